@@ -1,0 +1,5 @@
+"""Run quotatool as ``python -m quotatool``."""
+
+from quotatool.cli.app import main
+
+main()
