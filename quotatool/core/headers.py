@@ -1,10 +1,22 @@
-"""Parse the few header fields a scan fetches (FROM TO SUBJECT DATE MESSAGE-ID LIST-ID)."""
+"""Parse the few header fields a scan fetches (FROM TO SUBJECT DATE MESSAGE-ID LIST-ID).
+
+A scan parses 100,000 of these blocks, so the common shapes take a fast path: ``Name
+<user@host>`` addresses and numeric-zone RFC 5322 dates are read with one regular expression
+each. Anything else falls back to :mod:`email.utils`, which stays the reference: the tests check
+that both paths agree wherever the fast one answers. (``email.utils`` alone costs about 25 µs
+per block, more than the whole per-message budget of a scan.)
+"""
 
 from __future__ import annotations
 
+import datetime
+import email.errors
 import email.header
 import email.utils
+import re
 from dataclasses import dataclass
+
+__all__ = ["HeaderFields", "decode_words", "parse_header_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,55 +39,146 @@ class HeaderFields:
     """List-ID, decoded."""
 
 
-def _decode(value: str) -> str:
+# RFC 5322 §3.2.2 unfolding: a line break followed by white space continues the field.
+_FOLD = re.compile(r"\r?\n[ \t]+")
+# RFC 5322 §3.4 addr-spec without comments, quoted local parts or domain literals.
+_ADDR = r"[^\s<>()\[\]\",;:\\@]+@[^\s<>()\[\]\",;:\\@]+"
+_NAME_ADDR = re.compile(rf'\s*(?:"([^"\\]*)"|([^"<>()\[\],;:\\@]*?))\s*<({_ADDR})>\s*\Z', re.ASCII)
+_ADDR_SPEC = re.compile(rf"\s*({_ADDR})\s*\Z", re.ASCII)
+# RFC 5322 §3.3 date-time with a numeric zone and an optional trailing comment such as "(CET)".
+_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?([0-9]{1,2})\s+([A-Za-z]{3})\s+([0-9]{4})\s+"
+    r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?\s+([+-])([0-9]{2})([0-9]{2})(?:\s*\([^()]*\))?\s*\Z",
+    re.ASCII,
+)
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, start=1)}
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+_WANTED = {
+    "from": "from",
+    "to": "to",
+    "subject": "subject",
+    "date": "date",
+    "message-id": "message-id",
+    "list-id": "list-id",
+}
+
+
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words (``=?utf-8?q?...?=``); return the text stripped."""
     if "=?" not in value:
         return value.strip()
     try:
         return str(email.header.make_header(email.header.decode_header(value))).strip()
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
         return value.strip()
+
+
+def _text(raw: bytes) -> str:
+    # RFC 6532 headers are UTF-8; older 8-bit mail is mostly Latin-1, which decodes any octet
+    # (and, unlike surrogate escapes, can always be printed).
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _split_fields(raw: bytes) -> dict[str, str]:
+    text = _text(raw)
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub(" ", text)
+    fields: dict[str, str] = {}
+    for line in text.split("\n"):
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = _WANTED.get(name) or _WANTED.get(name.strip().lower())
+        if key is None or key in fields:  # first occurrence wins, as mail clients show it
+            continue
+        fields[key] = value.strip()
+    return fields
+
+
+def _mailbox(value: str) -> tuple[str, str] | None:
+    """Parse one ``name <addr>`` or bare address the fast way; ``None`` for anything else."""
+    m = _NAME_ADDR.match(value)
+    if m is not None:
+        quoted, bare, addr = m.groups()
+        # email.utils joins the words of an unquoted phrase with single spaces.
+        return (quoted if quoted is not None else " ".join(bare.split())), addr
+    m = _ADDR_SPEC.match(value)
+    if m is not None:
+        return "", m[1]
+    return None
+
+
+def parse_from(value: str) -> tuple[str, str]:
+    """Return (display name, address) of a ``From:`` value, undecoded, like ``parseaddr``."""
+    fast = _mailbox(value)
+    if fast is not None:
+        return fast
+    return email.utils.parseaddr(value)
+
+
+def parse_to(value: str) -> tuple[str, ...]:
+    """Return the addresses of a ``To:`` value, as ``getaddresses`` finds them (not lowered)."""
+    if not value:
+        return ()
+    if '"' not in value and "(" not in value and ";" not in value and ":" not in value:
+        found: list[str] = []
+        for piece in value.split(","):
+            if not piece.strip():
+                continue
+            fast = _mailbox(piece)
+            if fast is None:
+                break
+            found.append(fast[1])
+        else:
+            return tuple(found)
+    return tuple(addr for _, addr in email.utils.getaddresses([value]) if addr)
+
+
+def parse_date(value: str) -> int | None:
+    """Return an RFC 5322 ``Date:`` as POSIX seconds, ``None`` when it cannot be read.
+
+    ``-0000`` (RFC 5322 §3.3: UTC, local zone unknown) counts as UTC.
+    """
+    m = _DATE.match(value)
+    if m is not None:
+        month = _MONTHS.get(m[2].lower())
+        hh, mm, ss = int(m[4]), int(m[5]), int(m[6] or 0)
+        if month is not None and hh < 24 and mm < 60 and ss < 60:
+            try:
+                days = datetime.date(int(m[3]), month, int(m[1])).toordinal() - _EPOCH_ORDINAL
+            except ValueError:
+                return None
+            zone = int(m[8]) * 3600 + int(m[9]) * 60
+            if m[7] == "-":
+                zone = -zone
+            return days * 86400 + hh * 3600 + mm * 60 + ss - zone
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return int(parsed.timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def parse_header_fields(raw: bytes) -> HeaderFields:
     """Parse a raw header block (CRLF or LF line ends, folded lines allowed)."""
-    fields: dict[str, str] = {}
-    text = raw.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
-    current: str | None = None
-    for line in text.split("\n"):
-        if not line:
-            if current is not None:
-                current = None
-            continue
-        if line[0] in " \t" and current is not None:
-            fields[current] += " " + line.strip()
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            current = None
-            continue
-        key = name.strip().lower()
-        if key in fields:  # first occurrence wins, as mail clients show it
-            current = None
-            continue
-        fields[key] = value.strip()
-        current = key
-    from_name, from_addr = email.utils.parseaddr(fields.get("from", ""))
-    to = tuple(
-        addr.lower() for _, addr in email.utils.getaddresses([fields.get("to", "")]) if addr
-    )
-    date: int | None = None
-    if "date" in fields:
-        try:
-            parsed = email.utils.parsedate_to_datetime(fields["date"])
-            date = int(parsed.timestamp())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            date = None
+    fields = _split_fields(raw)
+    from_value = fields.get("from")
+    from_name, from_addr = parse_from(from_value) if from_value else ("", "")
+    to_value = fields.get("to")
+    date_value = fields.get("date")
+    list_id = fields.get("list-id")
     return HeaderFields(
         from_addr=from_addr.lower(),
-        from_name=_decode(from_name),
-        to=to,
-        subject=_decode(fields.get("subject", "")),
-        date=date,
+        from_name=decode_words(from_name) if from_name else "",
+        to=tuple(a.lower() for a in parse_to(to_value)) if to_value else (),
+        subject=decode_words(fields.get("subject", "")),
+        date=parse_date(date_value) if date_value else None,
         message_id=fields.get("message-id") or None,
-        list_id=_decode(fields["list-id"]) if "list-id" in fields else None,
+        list_id=decode_words(list_id) if list_id is not None else None,
     )
