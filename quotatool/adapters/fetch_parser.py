@@ -607,6 +607,10 @@ class FetchStreamParser:
                         slot = _K_HEADER
                     else:
                         continue  # an item we did not ask for: ignore (RFC 3501 §7.4.2)
+            if seen >> slot & 1:
+                # A server sends each item once; twice means a wrong literal count swallowed
+                # the next response, which resynchronisation can still recover.
+                raise _Malformed(f"FETCH item {_show(key)} appears twice")
             vals[slot] = items[k + 1]
             seen |= 1 << slot
 
