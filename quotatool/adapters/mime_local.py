@@ -1,0 +1,335 @@
+"""Build the MIME tree of a raw message the way an IMAP server's BODYSTRUCTURE describes it.
+
+Local sources (Maildir, mbox) have no server to ask, so this module answers what Dovecot would:
+the same RFC 3501 §6.4.5 section numbers, lower-case types, decoded parameters and file names,
+and part sizes in octets *as the server counts them* (every line end as CRLF, RFC 3501 §2.3.4).
+The result equals :func:`quotatool.core.bodystructure.to_mime_tree` applied to Dovecot's
+BODYSTRUCTURE for the same message (the tests check this against a real Dovecot).
+
+Why the boundaries are split here and not by :mod:`email`: the ``email`` parser keeps no byte
+offsets, and a part's size cannot be recovered from its parsed payload (``get_payload`` drops
+the line end before a boundary inconsistently, and re-serialising changes the bytes; see
+SAFETY.md fact 6). So this module walks the raw bytes itself to find each part's header block
+and body range (RFC 2046 §5.1.1, with Dovecot's leniencies: a boundary line only has to *start*
+with ``--boundary``, the longest matching boundary wins, and an enclosing boundary ends every
+part inside it), and uses :mod:`email` only to read each part's header fields.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import email.utils
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from quotatool.core.headers import decode_words
+from quotatool.errors import ParseError
+from quotatool.model import MimePart
+
+__all__ = ["MimeParseError", "PartHeaders", "mime_tree_from_bytes", "read_part_headers"]
+
+# Deeper than any real message; a message nested deeper is refused rather than risking
+# RecursionError (SAFETY.md fact 8: hostile nesting must become "skip this message").
+MAX_DEPTH = 100
+# Dovecot adds this parameter to every text/* part that names no charset (imap-bodystructure.c,
+# params_write; RFC 2045 §5.2 makes us-ascii the default).
+_DEFAULT_CHARSET = ("charset", "us-ascii")
+# RFC 3501 §7.4.2 / Dovecot's message parser: only an unencoded message/rfc822 is looked into.
+_IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
+
+_header_parser = email.parser.Parser(policy=email.policy.compat32)
+
+
+class MimeParseError(ParseError):
+    """A message whose MIME structure cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartHeaders:
+    """The MIME header fields of one part, decoded."""
+
+    content_type: str
+    """Lower-case ``type/subtype`` (the default when the field is absent or invalid)."""
+    params: tuple[tuple[str, str], ...]
+    """Content-Type parameters: names lower-case, RFC 2231 / RFC 2047 values decoded."""
+    encoding: str
+    """Lower-case Content-Transfer-Encoding, ``7bit`` by default."""
+    disposition: str | None
+    """Lower-case Content-Disposition value, ``None`` when absent."""
+    disposition_params: tuple[tuple[str, str], ...]
+    """Content-Disposition parameters, decoded like ``params``."""
+    content_id: str | None
+    """Content-ID as written, unfolded."""
+
+    @property
+    def boundary(self) -> str | None:
+        return dict(self.params).get("boundary") if self.content_type[:10] == "multipart/" else None
+
+    @property
+    def filename(self) -> str | None:
+        """Return the disposition's ``filename``, else the type's ``name`` (as Dovecot does)."""
+        name = dict(self.disposition_params).get("filename")
+        if name is None:
+            name = dict(self.params).get("name")
+        return name
+
+
+def _text(raw: bytes) -> str:
+    # RFC 6532 headers are UTF-8; older 8-bit mail is mostly Latin-1, which decodes any octet.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _decode_param_list(raw: Sequence[tuple[str, Any]] | None) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        return ()
+    out: list[tuple[str, str]] = []
+    # The first pair is the field's main value (the type or the disposition itself).
+    for name, value in raw[1:]:
+        if not name:
+            continue
+        # email joins RFC 2231 continuations and returns (charset, language, text) for
+        # extended values; collapse_rfc2231_value decodes those to str.
+        text = email.utils.collapse_rfc2231_value(value)
+        out.append((name.lower(), decode_words(text)))
+    return tuple(out)
+
+
+def read_part_headers(block: bytes, default_type: str = "text/plain") -> PartHeaders:
+    """Read the MIME fields of a raw header block (LF or CRLF line ends)."""
+    msg = _header_parser.parsestr(_text(block), headersonly=True)
+    msg.set_default_type(default_type)
+    ctype = msg.get_content_type()
+    params = _decode_param_list(msg.get_params(header="content-type"))
+    if ctype[:5] == "text/" and not any(name == "charset" for name, _ in params):
+        params = (*params, _DEFAULT_CHARSET)
+    cte = msg.get("content-transfer-encoding")
+    encoding = " ".join(str(cte).split()).lower() if cte is not None else ""
+    disposition = msg.get_content_disposition()
+    cid = msg.get("content-id")
+    return PartHeaders(
+        content_type=ctype,
+        params=params,
+        encoding=encoding or "7bit",
+        disposition=disposition,
+        disposition_params=_decode_param_list(msg.get_params(header="content-disposition"))
+        if disposition is not None
+        else (),
+        content_id=" ".join(str(cid).split()) or None if cid is not None else None,
+    )
+
+
+@dataclass(slots=True)
+class _Hit:
+    """A boundary line found in the raw message."""
+
+    start: int
+    """Offset of the line's first ``-``."""
+    end: int
+    """Offset just after the line's LF (or the end of the message)."""
+    boundary: bytes
+    closing: bool
+    """``--boundary--``: the multipart ends here."""
+    complete: bool
+    """The line ends with LF; Dovecot starts no new part after a boundary cut off by EOF."""
+
+
+class _Walker:
+    """One pass over a raw message; positions are always at the start of a line."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.n = len(raw)
+
+    def vsize(self, start: int, end: int) -> int:
+        """Count ``raw[start:end]`` as the server does, every bare LF as CRLF."""
+        if end <= start:
+            return 0
+        raw = self.raw
+        return end - start + raw.count(b"\n", start, end) - raw.count(b"\r\n", start, end)
+
+    def next_boundary(self, pos: int, stack: list[bytes]) -> _Hit | None:
+        """Find the first boundary line of ``stack`` at or after line start ``pos``."""
+        if not stack:
+            return None
+        raw = self.raw
+        at = pos if raw.startswith(b"--", pos) else -1
+        while True:
+            if at < 0:
+                i = raw.find(b"\n--", pos)
+                if i < 0:
+                    return None
+                at = i + 1
+            best: bytes | None = None
+            # Dovecot's boundary_find: search innermost first; the longest prefix wins.
+            for b in reversed(stack):
+                if (best is None or len(b) > len(best)) and raw.startswith(b, at + 2):
+                    best = b
+            if best is not None:
+                tail = at + 2 + len(best)
+                eol = raw.find(b"\n", at)
+                return _Hit(
+                    start=at,
+                    end=self.n if eol < 0 else eol + 1,
+                    boundary=best,
+                    closing=raw.startswith(b"--", tail),
+                    complete=eol >= 0,
+                )
+            pos = at + 2
+            at = -1
+
+    def body_end(self, body_start: int, hit: _Hit | None) -> int:
+        """Return where a body stops: before the line end that precedes the boundary line.
+
+        RFC 2046 §5.1.1: the CRLF preceding the boundary delimiter line belongs to the delimiter.
+        """
+        if hit is None:
+            return self.n
+        end = hit.start
+        raw = self.raw
+        if end > body_start and raw[end - 1] == 0x0A:
+            end -= 1
+            if end > body_start and raw[end - 1] == 0x0D:
+                end -= 1
+        return end
+
+    def split_header(self, pos: int, limit: int) -> tuple[int, int]:
+        """Return (end of the header block, start of the body) within ``raw[pos:limit]``."""
+        raw = self.raw
+        if raw.startswith(b"\n", pos):
+            return pos, pos + 1
+        if raw.startswith(b"\r\n", pos):
+            return pos, pos + 2
+        lf = raw.find(b"\n\n", pos, limit)
+        crlf = raw.find(b"\n\r\n", pos, limit)
+        if lf < 0 and crlf < 0:
+            return limit, limit
+        if crlf < 0 or (0 <= lf < crlf):
+            return lf + 1, lf + 2
+        return crlf + 1, crlf + 3
+
+    def entity(
+        self,
+        pos: int,
+        section: str,
+        stack: list[bytes],
+        default_type: str,
+        depth: int,
+        *,
+        whole_message: bool = False,
+    ) -> tuple[MimePart, _Hit | None]:
+        """Parse the header block at ``pos`` and the body after it.
+
+        Returns the part and the boundary line that ended it (``None`` at the end of the
+        message). For a ``whole_message`` (the top level or the body of a message/rfc822),
+        RFC 3501 §6.4.5 numbers a multipart body like the message itself and its parts
+        ``section.N``, but a single-part body ``section.1`` (``1`` at the top level).
+        """
+        if depth > MAX_DEPTH:
+            raise MimeParseError(f"part {section or 'TEXT'}: nested deeper than {MAX_DEPTH} levels")
+        hit = self.next_boundary(pos, stack)
+        limit = hit.start if hit is not None else self.n
+        header_end, body_start = self.split_header(pos, limit)
+        headers = read_part_headers(self.raw[pos:header_end], default_type)
+        boundary = headers.boundary
+        if boundary:
+            return self.multipart(headers, body_start, section, stack, boundary, depth)
+        if whole_message:
+            section = f"{section}.1" if section else "1"
+        children: tuple[MimePart, ...] = ()
+        if headers.content_type == "message/rfc822" and headers.encoding in _IDENTITY_ENCODINGS:
+            # The enclosed message is parsed with the same enclosing boundaries: one of them
+            # ends it, as it ends this part (Dovecot's message parser does the same).
+            inner, hit = self.entity(
+                body_start, section, stack, "text/plain", depth + 1, whole_message=True
+            )
+            children = (inner,)
+        size = self.vsize(body_start, self.body_end(body_start, hit))
+        return self.leaf(headers, section, size, children), hit
+
+    def multipart(
+        self,
+        headers: PartHeaders,
+        body_start: int,
+        section: str,
+        outer: list[bytes],
+        boundary: str,
+        depth: int,
+    ) -> tuple[MimePart, _Hit | None]:
+        own = boundary.encode("utf-8", "surrogateescape")
+        stack = [*outer, own]
+        default_type = (
+            "message/rfc822" if headers.content_type == "multipart/digest" else ("text/plain")
+        )
+        children: list[MimePart] = []
+        hit = self.next_boundary(body_start, stack)  # skip the preamble
+        while hit is not None and hit.boundary == own and not hit.closing and hit.complete:
+            child_section = f"{section}.{len(children) + 1}" if section else str(len(children) + 1)
+            child, hit = self.entity(hit.end, child_section, stack, default_type, depth + 1)
+            children.append(child)
+        if hit is not None and hit.boundary == own:
+            # The close delimiter: the epilogue runs to an enclosing boundary or the end.
+            hit = self.next_boundary(hit.end, outer)
+        if not children:
+            # Dovecot describes a multipart without parts as one empty text/plain part
+            # (imap-bodystructure.c, EMPTY_BODYSTRUCTURE).
+            children.append(
+                MimePart(
+                    section=f"{section}.1" if section else "1",
+                    content_type="text/plain",
+                    params=(_DEFAULT_CHARSET,),
+                )
+            )
+        kids = tuple(children)
+        return (
+            MimePart(
+                section=section,
+                content_type=headers.content_type,
+                params=headers.params,
+                encoding="7bit",
+                size=sum(kid.size for kid in kids),
+                disposition=headers.disposition,
+                filename=dict(headers.disposition_params).get("filename"),
+                children=kids,
+            ),
+            hit,
+        )
+
+    @staticmethod
+    def leaf(
+        headers: PartHeaders, section: str, size: int, children: tuple[MimePart, ...]
+    ) -> MimePart:
+        return MimePart(
+            section=section,
+            content_type=headers.content_type,
+            params=headers.params,
+            encoding=headers.encoding,
+            size=size,
+            disposition=headers.disposition,
+            filename=headers.filename,
+            content_id=headers.content_id,
+            children=children,
+        )
+
+
+def mime_tree_from_bytes(raw: bytes) -> MimePart:
+    """Return the MIME tree of a raw message (LF or CRLF line ends), sized as IMAP counts.
+
+    The root has section ``""`` when the message is a multipart, else ``"1"``, exactly like
+    :func:`quotatool.core.bodystructure.to_mime_tree`. Raises MimeParseError (a ParseError)
+    for a message that cannot be read, and never anything else.
+    """
+    try:
+        part, _ = _Walker(raw).entity(0, "", [], "text/plain", 0, whole_message=True)
+    except ParseError:
+        raise
+    except Exception as exc:
+        # The email package's header parsing has raised many kinds of exception on hostile
+        # input over the years (IndexError, ValueError, LookupError...); any of them means
+        # "this message cannot be read", which the caller reports and skips.
+        raise MimeParseError(f"MIME structure not readable: {type(exc).__name__}: {exc}") from exc
+    return part
