@@ -9,10 +9,12 @@ per block, more than the whole per-message budget of a scan.)
 
 from __future__ import annotations
 
+import binascii
 import datetime
 import email.errors
 import email.header
 import email.utils
+import functools
 import re
 from dataclasses import dataclass
 
@@ -54,6 +56,12 @@ _DATE = re.compile(
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, start=1)}
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+# One field per line (after unfolding); other lines are ignored.
+_FIELD = re.compile(
+    r"^(from|to|subject|date|message-id|list-id)[ \t]*:(.*)$", re.IGNORECASE | re.MULTILINE
+)
+# RFC 2047 §2 encoded-word; RFC 2231 §5 allows "charset*language".
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?=")
 _WANTED = {
     "from": "from",
     "to": "to",
@@ -65,9 +73,38 @@ _WANTED = {
 
 
 def decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded words (``=?utf-8?q?...?=``); return the text stripped."""
+    """Decode RFC 2047 encoded words (``=?utf-8?q?...?=``); return the text stripped.
+
+    Well-formed words (RFC 2047 §5: delimited by white space) are decoded here with
+    :mod:`binascii`; anything else goes to :mod:`email.header`, five times slower.
+    """
     if "=?" not in value:
         return value.strip()
+    out: list[str] = []
+    pos = 0
+    end = len(value)
+    for m in _ENCODED_WORD.finditer(value):
+        start, stop = m.span()
+        if (start and not value[start - 1].isspace()) or (stop < end and not value[stop].isspace()):
+            return _decode_words_slow(value)
+        gap = value[pos:start]
+        if not (pos and gap.isspace()):  # §6.2: white space between two words is dropped
+            out.append(gap)
+        charset, encoding, text = m.groups()
+        try:
+            if encoding in "Bb":
+                raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+            else:
+                raw = binascii.a2b_qp(text.encode("ascii"), header=True)
+            out.append(raw.decode(charset))
+        except (ValueError, LookupError, UnicodeError):
+            return _decode_words_slow(value)
+        pos = stop
+    out.append(value[pos:])
+    return "".join(out).strip()
+
+
+def _decode_words_slow(value: str) -> str:
     try:
         return str(email.header.make_header(email.header.decode_header(value))).strip()
     except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
@@ -88,14 +125,10 @@ def _split_fields(raw: bytes) -> dict[str, str]:
     if "\n " in text or "\n\t" in text:
         text = _FOLD.sub(" ", text)
     fields: dict[str, str] = {}
-    for line in text.split("\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        key = _WANTED.get(name) or _WANTED.get(name.strip().lower())
-        if key is None or key in fields:  # first occurrence wins, as mail clients show it
-            continue
-        fields[key] = value.strip()
+    for name, value in _FIELD.findall(text):
+        key = _WANTED.get(name) or name.lower()
+        if key not in fields:  # first occurrence wins, as mail clients show it
+            fields[key] = value.strip()
     return fields
 
 
@@ -112,6 +145,8 @@ def _mailbox(value: str) -> tuple[str, str] | None:
     return None
 
 
+# Senders and recipients repeat across a mailbox: a bounded cache answers most of them.
+@functools.lru_cache(maxsize=4096)
 def parse_from(value: str) -> tuple[str, str]:
     """Return (display name, address) of a ``From:`` value, undecoded, like ``parseaddr``."""
     fast = _mailbox(value)
@@ -120,6 +155,7 @@ def parse_from(value: str) -> tuple[str, str]:
     return email.utils.parseaddr(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_to(value: str) -> tuple[str, ...]:
     """Return the addresses of a ``To:`` value, as ``getaddresses`` finds them (not lowered)."""
     if not value:
