@@ -100,7 +100,18 @@ def _decode_param_list(raw: Sequence[tuple[str, Any]] | None) -> tuple[tuple[str
 
 
 def read_part_headers(block: bytes, default_type: str = "text/plain") -> PartHeaders:
-    """Read the MIME fields of a raw header block (LF or CRLF line ends)."""
+    """Read the MIME fields of a raw header block (LF or CRLF line ends).
+
+    Raises MimeParseError (a ParseError) when the block cannot be read, and nothing else.
+    """
+    try:
+        return _read_part_headers(block, default_type)
+    except Exception as exc:
+        # See mime_tree_from_bytes: any exception from the email package means "unreadable".
+        raise MimeParseError(f"header fields not readable: {type(exc).__name__}: {exc}") from exc
+
+
+def _read_part_headers(block: bytes, default_type: str) -> PartHeaders:
     msg = _header_parser.parsestr(_text(block), headersonly=True)
     msg.set_default_type(default_type)
     ctype = msg.get_content_type()
@@ -234,7 +245,7 @@ class _Walker:
         hit = self.next_boundary(pos, stack)
         limit = hit.start if hit is not None else self.n
         header_end, body_start = self.split_header(pos, limit)
-        headers = read_part_headers(self.raw[pos:header_end], default_type)
+        headers = _read_part_headers(self.raw[pos:header_end], default_type)
         boundary = headers.boundary
         if boundary:
             return self.multipart(headers, body_start, section, stack, boundary, depth)
