@@ -40,6 +40,9 @@ _DEFAULT_CHARSET = ("charset", "us-ascii")
 _IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
 
 _header_parser = email.parser.Parser(policy=email.policy.compat32)
+_CACHE_MAX = 512
+_CACHE_BLOCK = 400
+_cache: dict[tuple[bytes, str], PartHeaders] = {}
 
 
 class MimeParseError(ParseError):
@@ -112,6 +115,21 @@ def read_part_headers(block: bytes, default_type: str = "text/plain") -> PartHea
 
 
 def _read_part_headers(block: bytes, default_type: str) -> PartHeaders:
+    # Part headers repeat a lot (``Content-Type: text/plain; charset=utf-8``) and the email
+    # parser costs ~100 µs a block: remember the short ones.
+    key = (block, default_type)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    headers = _parse_part_headers(block, default_type)
+    if len(block) <= _CACHE_BLOCK:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = headers
+    return headers
+
+
+def _parse_part_headers(block: bytes, default_type: str) -> PartHeaders:
     msg = _header_parser.parsestr(_text(block), headersonly=True)
     msg.set_default_type(default_type)
     ctype = msg.get_content_type()
@@ -216,12 +234,14 @@ class _Walker:
         if raw.startswith(b"\r\n", pos):
             return pos, pos + 2
         lf = raw.find(b"\n\n", pos, limit)
-        crlf = raw.find(b"\n\r\n", pos, limit)
-        if lf < 0 and crlf < 0:
-            return limit, limit
-        if crlf < 0 or (0 <= lf < crlf):
+        # Only look for CRLF CRLF before the first LF LF: a header block is short, a body
+        # (searched to its end when the part is LF-only) may be megabytes.
+        crlf = raw.find(b"\n\r\n", pos, lf if lf >= 0 else limit)
+        if crlf >= 0:
+            return crlf + 1, crlf + 3
+        if lf >= 0:
             return lf + 1, lf + 2
-        return crlf + 1, crlf + 3
+        return limit, limit
 
     def entity(
         self,
