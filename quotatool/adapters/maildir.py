@@ -26,7 +26,7 @@ from pathlib import Path
 
 from imapclient import imap_utf7
 
-from quotatool.adapters.mime_local import mime_tree_from_bytes
+from quotatool.adapters.mime_local import mime_tree_from_bytes, plain_type
 from quotatool.core.bodystructure import find_attachments
 from quotatool.core.headers import parse_header_fields
 from quotatool.errors import FolderNotFoundError, ParseError, SourceNotFoundError
@@ -65,10 +65,6 @@ _FLAG_LETTERS = {
     "T": "\\Deleted",
 }
 _VSIZE = re.compile(r",W=([0-9]+)")
-_CONTENT_FIELD = re.compile(rb"(?im)^content-(?:type|disposition)[ \t]*:")
-_TEXT_TYPE = re.compile(
-    rb"(?i)(?:^|\n)content-type[ \t]*:[ \t]*(text/[a-z0-9.+-]+)[ \t]*(?:;|\r?\n)"
-)
 _HEADER_CHUNK = 16 * 1024
 # A header block larger than this is cut there: the fields a scan needs come first in practice,
 # and a file without any blank line must not be read whole just to find its headers.
@@ -474,13 +470,10 @@ class MaildirSource:
         attachments: tuple[Attachment, ...] = ()
         unparsed = False
         try:
-            text = _TEXT_TYPE.search(header)
-            lower = header.lower()
-            if text is not None and b"name" not in lower and b"content-disposition" not in lower:
-                # A text part without a disposition or a file name holds no attachment: skip
-                # the MIME parse (most mail in a mailbox is like this).
-                content_type = text.group(1).decode("ascii").lower()
-            elif _CONTENT_FIELD.search(header) is not None:
+            plain = plain_type(header)
+            if plain is not None:
+                content_type = plain
+            else:
                 if whole is None:
                     whole = self._read(directory, entry, whole=True)
                 if whole is None:

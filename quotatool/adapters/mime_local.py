@@ -20,6 +20,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import email.utils
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,13 @@ from quotatool.core.headers import decode_words
 from quotatool.errors import ParseError
 from quotatool.model import MimePart
 
-__all__ = ["MimeParseError", "PartHeaders", "mime_tree_from_bytes", "read_part_headers"]
+__all__ = [
+    "MimeParseError",
+    "PartHeaders",
+    "mime_tree_from_bytes",
+    "plain_type",
+    "read_part_headers",
+]
 
 # Deeper than any real message; a message nested deeper is refused rather than risking
 # RecursionError (SAFETY.md fact 8: hostile nesting must become "skip this message").
@@ -40,6 +47,10 @@ _DEFAULT_CHARSET = ("charset", "us-ascii")
 _IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
 
 _header_parser = email.parser.Parser(policy=email.policy.compat32)
+_CONTENT_FIELD = re.compile(rb"(?im)^content-(?:type|disposition)[ \t]*:")
+_TEXT_TYPE = re.compile(
+    rb"(?i)(?:^|\n)content-type[ \t]*:[ \t]*(text/[a-z0-9.+-]+)[ \t]*(?:;|\r?\n)"
+)
 _CACHE_MAX = 512
 _CACHE_BLOCK = 400
 _cache: dict[tuple[bytes, str], PartHeaders] = {}
@@ -345,6 +356,22 @@ class _Walker:
             content_id=headers.content_id,
             children=children,
         )
+
+
+def plain_type(header: bytes) -> str | None:
+    """Return the content type when a message's header block alone says it has no attachment.
+
+    That is a message without MIME fields (text/plain) or a ``text/*`` one without a
+    disposition and without any ``name``: most mail, which then needs no MIME parse. ``None``
+    means "parse the whole message to know".
+    """
+    if _CONTENT_FIELD.search(header) is None:
+        return "text/plain"
+    text = _TEXT_TYPE.search(header)
+    lower = header.lower()
+    if text is not None and b"name" not in lower and b"content-disposition" not in lower:
+        return text.group(1).decode("ascii").lower()
+    return None
 
 
 def mime_tree_from_bytes(raw: bytes) -> MimePart:
