@@ -1,0 +1,1 @@
+"""Renderers that turn results into output: tables for people, documents for programs."""

@@ -215,7 +215,10 @@ def test_top_bounds_the_lists_but_not_folders_or_years() -> None:
     assert len(report.folders) == 4
     assert len(report.by_year) == 3
     zero = summarize(small_inventory(), top=0)
-    assert zero.largest_messages == zero.largest_attachments == zero.by_sender == ()
+    assert zero.largest_messages == ()
+    assert zero.largest_attachments == ()
+    assert zero.by_sender == zero.by_domain == zero.by_type == ()
+    assert len(zero.by_year) == 3
     assert zero.totals == report.totals
 
 
@@ -223,7 +226,9 @@ def test_no_quota_and_no_messages() -> None:
     report = summarize(Inventory(target="maildir:/x", scanned_at=0, folders=()))
     assert report.quota is None
     assert report.totals == Totals(0, 0, 0, 0, 0, 0, 0)
-    assert report.by_year == report.by_sender == report.largest_messages == ()
+    assert report.by_year == report.by_sender == ()
+    assert report.largest_messages == ()
+    assert report.folders == ()
 
 
 def test_dates_before_1970_fall_in_their_year() -> None:
