@@ -11,11 +11,13 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from quotatool.model import Attachment, Inventory, MessageInfo, QuotaResource
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEEN = "\\Seen"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,32 +172,44 @@ def _top_buckets(accs: dict[str, _Acc], top: int) -> tuple[Bucket, ...]:
     return tuple(acc.bucket(key) for key, acc in best)
 
 
-class _TopFloor:
-    """The smallest size that can still reach the ``top`` largest seen so far.
+class _Top(Generic[T]):
+    """Candidates for the ``top`` largest items, gathered with one comparison per item.
 
-    Checking one integer per message keeps the per-message cost of the top lists to a
-    comparison; only candidates at or above the floor are kept and ranked at the end, with
-    the full tie-breaking key. The floor never exceeds the final ``top``-th largest size, so
-    no member of the final list is ever dropped.
+    ``floor`` is the smallest size that can still reach the ``top`` largest seen so far; the
+    caller offers only items at or above it. The floor never exceeds the final ``top``-th
+    largest size, so no member of the final list is ever dropped; the exact ranking with the
+    full tie-breaking key is left to the end, over the few candidates.
     """
 
-    __slots__ = ("_heap", "_top", "value")
+    __slots__ = ("_heap", "_next_prune", "_top", "floor", "items")
 
     def __init__(self, top: int) -> None:
         self._top = top
         self._heap: list[int] = []
+        self.items: list[tuple[int, T]] = []
+        # Items arriving in ascending size would all be candidates: drop those fallen below
+        # the floor whenever the list doubles, so memory and the final ranking stay small.
+        self._next_prune = 4 * top + 64
         # With top == 0 nothing qualifies; otherwise everything does until the heap is full.
-        self.value: float = float("inf") if top <= 0 else -1
+        self.floor: float = float("inf") if top <= 0 else -1
 
-    def add(self, size: int) -> None:
+    def offer(self, size: int, item: T) -> None:
+        self.items.append((size, item))
         heap = self._heap
         if len(heap) < self._top:
             heapq.heappush(heap, size)
             if len(heap) == self._top:
-                self.value = heap[0]
+                self.floor = heap[0]
         elif size > heap[0]:
             heapq.heapreplace(heap, size)
-            self.value = heap[0]
+            self.floor = heap[0]
+        if len(self.items) > self._next_prune:
+            floor = self.floor
+            self.items = [entry for entry in self.items if entry[0] >= floor]
+            self._next_prune = max(self._next_prune, 2 * len(self.items))
+
+    def candidates(self) -> list[T]:
+        return [item for _, item in self.items]
 
 
 def _largest_messages(candidates: list[MessageInfo], top: int) -> tuple[MessageInfo, ...]:
@@ -245,14 +259,14 @@ def summarize(inventory: Inventory, *, top: int = 10) -> ScanReport:
     types: dict[str, _Acc] = {}
     folders: list[FolderUsage] = []
     total_unparsed = 0
-    big_messages: list[MessageInfo] = []
-    big_attachments: list[tuple[MessageInfo, Attachment]] = []
-    message_floor = _TopFloor(top)
-    attachment_floor = _TopFloor(top)
+    big_messages: _Top[MessageInfo] = _Top(top)
+    big_attachments: _Top[tuple[MessageInfo, Attachment]] = _Top(top)
 
     # The year of consecutive messages rarely changes (a folder is in UID, i.e. arrival,
-    # order), so the current year's bounds are kept and only a miss pays for a datetime.
+    # order), so the current year's bounds are kept; a miss looks the day up, and only a
+    # day not seen before pays for a datetime.
     year_lo = year_hi = 0
+    day_spans: dict[int, tuple[int, int, _Acc]] = {}
     year_acc = _Acc()
 
     for scan in inventory.folders:
@@ -271,13 +285,19 @@ def summarize(inventory: Inventory, *, top: int = 10) -> ScanReport:
                 oldest = ts
             elif ts > newest:
                 newest = ts
-            if size >= message_floor.value:
-                big_messages.append(m)
-                message_floor.add(size)
+            if size >= big_messages.floor:
+                big_messages.offer(size, m)
 
             if not year_lo <= ts < year_hi:
-                year, year_lo, year_hi = _year_span(ts)
-                year_acc = years.setdefault(year, _Acc())
+                day = ts // 86400  # POSIX time has exactly 86400 seconds a day (no leap seconds)
+                span = day_spans.get(day)
+                if span is None:
+                    year, lo, hi = _year_span(ts)
+                    acc = years.get(year)
+                    if acc is None:
+                        acc = years[year] = _Acc()
+                    span = day_spans[day] = (lo, hi, acc)
+                year_lo, year_hi, year_acc = span
             year_acc.messages += 1
             year_acc.bytes += size
             sender = senders.get(m.from_addr)
@@ -294,9 +314,8 @@ def summarize(inventory: Inventory, *, top: int = 10) -> ScanReport:
             for a in atts:
                 a_size = a.size
                 att_bytes += a_size
-                if a_size >= attachment_floor.value:
-                    big_attachments.append((m, a))
-                    attachment_floor.add(a_size)
+                if a_size >= big_attachments.floor:
+                    big_attachments.offer(a_size, (m, a))
                 ctype = a.content_type
                 kind = types.get(ctype)
                 if kind is None:
@@ -359,8 +378,8 @@ def summarize(inventory: Inventory, *, top: int = 10) -> ScanReport:
         quota=inventory.quota,
         totals=totals,
         folders=tuple(sorted(folders, key=lambda f: (-f.bytes, f.name))),
-        largest_messages=_largest_messages(big_messages, top),
-        largest_attachments=_largest_attachments(big_attachments, top),
+        largest_messages=_largest_messages(big_messages.candidates(), top),
+        largest_attachments=_largest_attachments(big_attachments.candidates(), top),
         by_sender=_top_buckets(senders, top),
         by_domain=_top_buckets(domains, top),
         by_year=tuple(years[y].bucket(str(y)) for y in sorted(years)),

@@ -353,3 +353,42 @@ def test_input_order_does_not_change_the_report(inv: Inventory, top: int) -> Non
         ),
     )
     assert summarize(shuffled, top=top) == summarize(inv, top=top)
+
+
+def _one_folder(sizes: list[int], name: str = "f") -> Inventory:
+    messages = tuple(
+        MessageInfo(
+            folder=name,
+            uid=Uid(i + 1),
+            size=size,
+            internaldate=i * 86400,
+            attachments=(Attachment("2", "image/png", None, size, size),),
+        )
+        for i, size in enumerate(sizes)
+    )
+    return Inventory(target="t", scanned_at=0, folders=(folder(name, *messages),))
+
+
+def test_ascending_sizes_keep_the_candidate_list_small_and_exact() -> None:
+    # Every message beats the previous ones: the candidate list is pruned as it grows.
+    sizes = [i // 3 for i in range(3000)]
+    report = summarize(_one_folder(sizes), top=4)
+    # Sizes 999, 999, 999, 998: ties go to the lower UID.
+    assert [(m.size, m.uid) for m in report.largest_messages] == [
+        (999, 2998),
+        (999, 2999),
+        (999, 3000),
+        (998, 2995),
+    ]
+    assert [(a.size, a.uid) for a in report.largest_attachments] == [
+        (999, 2998),
+        (999, 2999),
+        (999, 3000),
+        (998, 2995),
+    ]
+
+
+def test_many_equal_sizes_tie_break_by_uid() -> None:
+    report = summarize(_one_folder([7] * 2000), top=3)
+    assert [m.uid for m in report.largest_messages] == [1, 2, 3]
+    assert [a.uid for a in report.largest_attachments] == [1, 2, 3]
