@@ -323,6 +323,7 @@ def _buckets(
     buckets: Sequence[Bucket],
     totals: Totals,
     width: int | None,
+    cell: Callable[[str], Text] = data,
 ) -> RenderableType:
     if not buckets:
         return Text(f"{title}: nothing to show.", style="dim")
@@ -337,14 +338,8 @@ def _buckets(
         width=width,
     )
     for b in buckets:
-        if header == "Sender":
-            key = _sender(b.key)
-        elif header == "Domain":
-            key = _domain(b.key)
-        else:
-            key = data(b.key)
         table.add_row(
-            key,
+            cell(b.key),
             _num(b.messages),
             _size(b.bytes),
             _size(b.attachment_bytes),
@@ -426,8 +421,8 @@ def render_scan_table(report: ScanReport, console: Console) -> None:
     totals = report.totals
     _pair(
         console,
-        _buckets("Senders, by size", "Sender", report.by_sender, totals, width),
-        _buckets("Sender domains, by size", "Domain", report.by_domain, totals, width),
+        _buckets("Senders, by size", "Sender", report.by_sender, totals, width, _sender),
+        _buckets("Sender domains, by size", "Domain", report.by_domain, totals, width, _domain),
     )
     console.print()
     _pair(

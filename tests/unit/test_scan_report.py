@@ -437,3 +437,15 @@ def test_table_renders_any_report_within_its_width(inv: Inventory, width: int, n
     # Any target survives the header literally (after control characters are neutralised).
     target = Inventory(target=name or "x", scanned_at=0, folders=())
     assert printable(name or "x") in table_text(summarize(target), 200)
+
+
+def test_missing_sender_is_named_not_blank() -> None:
+    inv = Inventory(
+        target="t",
+        scanned_at=0,
+        folders=(folder("INBOX", msg("INBOX", 1, 10, "2024-01-01", "")),),
+    )
+    text = table_text(summarize(inv))
+    senders = text[text.index("Senders, by size") : text.index("Sender domains")]
+    assert "(no sender)" in senders
+    assert "(no domain)" in text[text.index("Sender domains") :]
