@@ -194,3 +194,207 @@ class Inventory:
     def iter_messages(self) -> tuple[MessageInfo, ...]:
         """Return every message of every folder, folder by folder."""
         return tuple(m for f in self.folders for m in f.messages)
+
+
+# -- the plan: what a clean run would do, message by message ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    r"""Remove the message (``UID STORE +FLAGS.SILENT (\Deleted)`` then ``UID EXPUNGE``)."""
+
+    @property
+    def kind(self) -> str:
+        """The action's name in rules files and plans."""
+        return "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """Move the message to an IMAP folder or append it to a local mbox/Maildir."""
+
+    destination: str
+    """Expanded destination: a folder name, or ``mbox:PATH`` / ``maildir:PATH``."""
+    local: bool
+    """True for an ``mbox:`` / ``maildir:`` destination outside the mailbox."""
+
+    @property
+    def kind(self) -> str:
+        """The action's name in rules files and plans."""
+        return "archive"
+
+
+@dataclass(frozen=True, slots=True)
+class OffloadPart:
+    """One attachment part that an offload moves to the store."""
+
+    section: str
+    """IMAP part specifier of the part."""
+    filename: str | None
+    """Decoded filename, if the part names one."""
+    content_type: str
+    """Lower-case ``type/subtype``."""
+    size: int
+    """Encoded body octets the part holds on the server now."""
+    stub_size: int
+    """Estimated octets the stub that replaces this part adds to the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offload:
+    """Move attachment parts to an object store and leave a stub in the rewritten message."""
+
+    store: str
+    """Store URL (``file://...``, ``s3://...``) or the name of a store in the config file."""
+    parts: tuple[OffloadPart, ...]
+    """The parts to move, in section order."""
+
+    @property
+    def kind(self) -> str:
+        """The action's name in rules files and plans."""
+        return "offload"
+
+    @property
+    def stub_size(self) -> int:
+        """Estimated octets all stubs add to the message."""
+        return sum(p.stub_size for p in self.parts)
+
+
+Action = Delete | Archive | Offload
+"""What a rule does to a message."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """One message and what the plan does to it; the real run re-checks all of it first."""
+
+    rule: str
+    """Name of the rule that matched."""
+    action: Action
+    """What to do."""
+    folder: str
+    """Decoded folder name."""
+    uidvalidity: UidValidity
+    """The folder's UIDVALIDITY when planned: a different one means the UID is stale."""
+    uid: Uid
+    """The message's UID."""
+    size: int
+    """RFC822.SIZE when planned: a different size means the message changed."""
+    frees_bytes: int
+    """Octets the action is expected to free in the account's quota."""
+    flags: tuple[str, ...] = ()
+    """The message's flags when planned, sorted."""
+    modseq: int | None = None
+    """MODSEQ when planned (CONDSTORE), for ``UNCHANGEDSINCE``."""
+    date: int = 0
+    """The date the rules aged the message by (INTERNALDATE or ``Date:``), POSIX seconds."""
+    message_id: str | None = None
+    """``Message-ID``, to recognise the message (and copies of it) later."""
+    from_addr: str = ""
+    """Sender address, for people reading the plan."""
+    subject: str = ""
+    """Decoded subject, for people reading the plan."""
+    note: str | None = None
+    """Why ``frees_bytes`` is what it is, when that is not obvious (e.g. same quota root)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedMessage:
+    """A message a rule matched but the plan leaves alone, and why."""
+
+    rule: str
+    """Name of the rule that matched."""
+    folder: str
+    """Decoded folder name."""
+    uidvalidity: UidValidity
+    """The folder's UIDVALIDITY."""
+    uid: Uid
+    """The message's UID."""
+    size: int
+    """RFC822.SIZE."""
+    reason: str
+    """One line: why nothing is done (kept by ``keep_newest``, signed, nothing to offload...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSummary:
+    """What one rule contributes to the plan."""
+
+    rule: str
+    """The rule's name."""
+    action: str
+    """``delete``, ``archive`` or ``offload``."""
+    messages: int
+    """Messages the plan acts on by this rule."""
+    frees_bytes: int
+    """Octets those actions free."""
+    skipped: int = 0
+    """Messages the rule matched but left alone (see :class:`SkippedMessage`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSummary:
+    """What the plan does in one folder."""
+
+    folder: str
+    """Decoded folder name."""
+    messages: int
+    """Messages the plan acts on in this folder."""
+    frees_bytes: int
+    """Octets those actions free."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaProjection:
+    """One quota resource now and as the plan projects it afterwards."""
+
+    root: str
+    """Quota root name."""
+    resource: str
+    """Upper-case resource name (``STORAGE``, ``MESSAGE``)."""
+    usage: int
+    """Usage now (STORAGE in octets)."""
+    limit: int | None
+    """Limit in the same unit, ``None`` when unlimited."""
+    projected_usage: int | None
+    """Usage after the plan; ``None`` for resources the plan cannot predict."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """Totals of a plan."""
+
+    messages: int
+    """Messages the plan acts on."""
+    frees_bytes: int
+    """Octets the plan is expected to free in total."""
+    by_rule: tuple[RuleSummary, ...]
+    """One entry per rule, in rules-file order (rules that matched nothing included)."""
+    by_folder: tuple[FolderSummary, ...]
+    """One entry per folder with actions, in inventory order."""
+    skipped: int = 0
+    """Messages matched but left alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a clean run would do: the dry run prints it, the real run executes it."""
+
+    target: str
+    """The TARGET the inventory was scanned from."""
+    account: str
+    """Account name used for ``{account}`` in archive templates."""
+    rules_file: str
+    """The rules file the plan was made from, as the user named it."""
+    created_at: int
+    """The ``now`` the rules were evaluated at, POSIX seconds."""
+    quota: tuple[QuotaProjection, ...] | None
+    """Quota now and projected; ``None`` when the source reports no quota."""
+    actions: tuple[PlannedAction, ...]
+    """Planned actions, folder by folder in inventory order, then by UID."""
+    skipped: tuple[SkippedMessage, ...]
+    """Matched messages left alone, in the same order."""
+    summary: PlanSummary
+    """Totals."""
+    notes: tuple[str, ...] = ()
+    """Plan-wide remarks (e.g. that archiving within the quota root frees nothing)."""
