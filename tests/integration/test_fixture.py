@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import math
 import re
 import socket
@@ -16,6 +17,7 @@ from imapclient.exceptions import LoginError
 
 from tests.dovecot import DovecotServer, MailUser
 from tests.mailgen import make_message
+from tests.tcp_proxy import FaultProxy
 
 NEEDED = {b"QUOTA", b"STATUS=SIZE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"SPECIAL-USE"}
 
@@ -246,3 +248,20 @@ def test_start_failure_names_the_log(tmp_path: object) -> None:
 def _log(server: DovecotServer) -> str:
     text = server.log_path.read_text(errors="replace")
     return re.sub(r"\s+", " ", text)
+
+
+def test_fault_proxy_loses_the_append_reply(dovecot: DovecotServer, fresh_user: MailUser) -> None:
+    raw = make_message(subject="stored, but the client never hears")
+    with FaultProxy(dovecot.host, dovecot.imap_port) as proxy:
+        # Clear text through the proxy so it can read commands; Dovecot allows LOGIN in the
+        # clear on loopback.
+        client = IMAPClient(proxy.host, port=proxy.port, ssl=False, timeout=10)
+        client.login(fresh_user.name, fresh_user.password)
+        proxy.drop_reply_to(rb"^\S+ APPEND ")
+        with pytest.raises((imaplib.IMAP4.abort, OSError)):
+            client.append("INBOX", raw)
+        with contextlib.suppress(Exception):
+            client.shutdown()
+    assert proxy.fired.is_set()
+    assert any(b" APPEND " in line for line in proxy.commands())
+    assert dovecot.mailbox_status(fresh_user.name, "INBOX") == (1, len(raw))
