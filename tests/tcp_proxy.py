@@ -71,13 +71,15 @@ class FaultProxy:
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        # The accepter first: once it is gone, no new link or thread can appear.
+        if self._accepter.is_alive():
+            self._accepter.join(timeout=5)
         with self._lock:
-            links = list(self._links)
+            links, threads = list(self._links), list(self._threads)
         for link in links:
             self._close(link)
-        for thread in self._threads:
+        for thread in threads:
             thread.join(timeout=5)
-        self._accepter.join(timeout=5)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -138,8 +140,9 @@ class FaultProxy:
                 self._links.append(link)
             for direction in (CLIENT_TO_SERVER, SERVER_TO_CLIENT):
                 thread = threading.Thread(target=self._pump, args=(link, direction), daemon=True)
-                self._threads.append(thread)
                 thread.start()
+                with self._lock:
+                    self._threads.append(thread)
 
     def _pump(self, link: _Link, direction: str) -> None:
         source, sink = (
