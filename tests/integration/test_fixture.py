@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import importlib.util
 import math
 import re
+import secrets
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 from imapclient import IMAPClient
@@ -265,3 +270,34 @@ def test_fault_proxy_loses_the_append_reply(dovecot: DovecotServer, fresh_user: 
     assert proxy.fired.is_set()
     assert any(b" APPEND " in line for line in proxy.commands())
     assert dovecot.mailbox_status(fresh_user.name, "INBOX") == (1, len(raw))
+
+
+def _load_bench_seed() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "bench" / "seed.py"
+    spec = importlib.util.spec_from_file_location("bench_seed", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the class is built.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_seed_is_deterministic_and_matches_dovecot(dovecot: DovecotServer) -> None:
+    seed = _load_bench_seed()
+    users = [f"bench-{secrets.token_hex(3)}" for _ in range(2)]
+    for user in users:
+        dovecot.add_user(user)
+    results = [seed.seed_mailbox(dovecot, user, 400, seed=7) for user in users]
+    for result in results:
+        del result["seconds"], result["user"]
+    assert results[0] == results[1]
+    summary = results[0]
+    assert summary["messages"] == 400
+    assert "Projekte/Übersicht" in summary["folders"]
+    for folder, sizes in summary["folders"].items():
+        assert dovecot.mailbox_status(users[0], folder) == (sizes["messages"], sizes["bytes"])
+    assert sum(summary["kinds"].values()) == 400
+    assert summary["kinds"]["attachments"] > 0
+    assert summary["bytes"] == sum(f["bytes"] for f in summary["folders"].values())
