@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from enum import StrEnum
-from typing import Literal
+from operator import attrgetter
+from typing import Any, Literal
 
 from quotatool.core.glob import Matcher, compile_patterns, mime_matcher, normalize_inbox
 from quotatool.model import Attachment, FolderStatus, Inventory, MessageInfo
@@ -51,6 +52,12 @@ __all__ = [
 ]
 
 _DAY = 86400
+# Unbounded ends of the date and size ranges (POSIX seconds and octets never get near).
+_MIN = -(2**62)
+_MAX = 2**62
+# Bits of the "protection" column.
+_FLAGGED = 1
+_UNSEEN = 2
 
 
 class ActionKind(StrEnum):
@@ -149,14 +156,38 @@ class RuleSet:
 
 @dataclass(frozen=True, slots=True)
 class _Check:
-    """One condition of a rule: a test plus the words ``explain`` uses."""
+    """One condition of a rule: a test of one message attribute plus the words ``explain`` uses."""
 
     key: str
-    """The rules-file key (or ``protection``)."""
-    test: Callable[[MessageInfo, int], bool]
-    """(message, its age date) -> holds?"""
-    why_not: Callable[[MessageInfo, int], str]
+    """The rules-file key."""
+    column: str
+    """Which value of the message the test reads (see ``_COLUMNS``)."""
+    test: Callable[[Any], bool]
+    """value -> holds? Pure, so results can be shared between messages with equal values."""
+    why_not: Callable[[MessageInfo], str]
     """Why the condition fails for this message."""
+
+    def holds(self, message: MessageInfo) -> bool:
+        """Return whether the condition holds for ``message``."""
+        return self.test(_COLUMNS[self.column](message))
+
+
+# The message attributes checks read. Rules run column-wise (see match_inventory); all but
+# "message" are hashable and repeat a lot (senders, subjects, flag sets), so each distinct value
+# is tested once per rule and folder.
+_COLUMNS: dict[str, Callable[[MessageInfo], Any]] = {
+    "flags": attrgetter("flags"),
+    "sender": attrgetter("from_addr", "from_name"),
+    "to": attrgetter("to"),
+    "subject": attrgetter("subject"),
+    "list_id": attrgetter("list_id"),
+    "attachments": attrgetter("attachments"),
+    "message": lambda m: m,
+}
+_INTERNALDATE = attrgetter("internaldate")
+_SIZE = attrgetter("size")
+# Columns whose values are tested one message at a time: hashing them costs more than the test.
+_UNSHARED = frozenset({"attachments", "message"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,61 +339,67 @@ def _attachment_test(rule: Rule) -> Callable[[Attachment], bool] | None:
 def _text_checks(rule: Rule) -> list[_Check]:
     checks: list[_Check] = []
     if rule.from_:
-        m = compile_patterns(rule.from_, ignore_case=True)
+        fs = compile_patterns(rule.from_, ignore_case=True).regex.search
+        pats = list(rule.from_)
 
-        def from_test(msg: MessageInfo, _: int) -> bool:
-            return m(msg.from_addr) or m(msg.from_name) or m(f"{msg.from_name} <{msg.from_addr}>")
+        def from_test(sender: tuple[str, str]) -> bool:
+            addr, name = sender
+            return (
+                fs(addr) is not None or fs(name) is not None or fs(f"{name} <{addr}>") is not None
+            )
 
         checks.append(
             _Check(
                 "from",
+                "sender",
                 from_test,
-                lambda msg, _: (
-                    f"from: {msg.from_name} <{msg.from_addr}> matches none of {list(m.patterns)}"
-                ),
+                lambda m: f"from: {m.from_name} <{m.from_addr}> matches none of {pats}",
             )
         )
     if rule.to:
-        mt = compile_patterns(rule.to, ignore_case=True)
+        ts = compile_patterns(rule.to, ignore_case=True).regex.search
+        to_pats = list(rule.to)
         checks.append(
             _Check(
                 "to",
-                lambda msg, _: mt.any(msg.to),
-                lambda msg, _: (
-                    f"to: {', '.join(msg.to) or '(none)'} matches none of {list(mt.patterns)}"
-                ),
+                "to",
+                lambda to: any(ts(a) is not None for a in to),
+                lambda m: f"to: {', '.join(m.to) or '(none)'} matches none of {to_pats}",
             )
         )
     if rule.subject:
-        ms = compile_patterns(rule.subject, ignore_case=True)
+        ss = compile_patterns(rule.subject, ignore_case=True).regex.search
+        sub_pats = list(rule.subject)
         checks.append(
             _Check(
                 "subject",
-                lambda msg, _: ms(msg.subject),
-                lambda msg, _: f"subject: {msg.subject!r} matches none of {list(ms.patterns)}",
+                "subject",
+                lambda subject: ss(subject) is not None,
+                lambda m: f"subject: {m.subject!r} matches none of {sub_pats}",
             )
         )
     if rule.list_id:
-        ml = compile_patterns(rule.list_id, ignore_case=True)
+        ls = compile_patterns(rule.list_id, ignore_case=True).regex.search
+        list_pats = list(rule.list_id)
 
-        def list_test(msg: MessageInfo, _: int) -> bool:
-            lid = msg.list_id
+        def list_test(lid: str | None) -> bool:
             if lid is None:
                 return False
-            if ml(lid):
+            if ls(lid) is not None:
                 return True
             # RFC 2919 §3: the identifier is the part in angle brackets; a glob may name just it.
             start, end = lid.rfind("<"), lid.rfind(">")
-            return start >= 0 and end > start and ml(lid[start + 1 : end])
+            return start >= 0 and end > start and ls(lid[start + 1 : end]) is not None
 
         checks.append(
             _Check(
                 "list_id",
+                "list_id",
                 list_test,
-                lambda msg, _: (
+                lambda m: (
                     "list_id: the message has no List-ID"
-                    if msg.list_id is None
-                    else f"list_id: {msg.list_id!r} matches none of {list(ml.patterns)}"
+                    if m.list_id is None
+                    else f"list_id: {m.list_id!r} matches none of {list_pats}"
                 ),
             )
         )
@@ -370,18 +407,19 @@ def _text_checks(rule: Rule) -> list[_Check]:
 
 
 def _compile_rule(index: int, rule: Rule, now: int, protected_su: frozenset[str]) -> CompiledRule:
-    min_date = now - rule.newer_than + 1 if rule.newer_than is not None else -(2**62)
-    max_date = now - rule.older_than if rule.older_than is not None else 2**62
+    min_date = now - rule.newer_than + 1 if rule.newer_than is not None else _MIN
+    max_date = now - rule.older_than if rule.older_than is not None else _MAX
     min_size = rule.larger_than if rule.larger_than is not None else 0
-    max_size = rule.smaller_than - 1 if rule.smaller_than is not None else 2**62
+    max_size = rule.smaller_than - 1 if rule.smaller_than is not None else _MAX
     checks: list[_Check] = []
     if rule.flags:
         need = _flag_set(rule.flags)
         checks.append(
             _Check(
                 "flags",
-                lambda m, _: need <= {f.lower() for f in m.flags},
-                lambda m, _: (
+                "flags",
+                lambda flags: need <= {f.lower() for f in flags},
+                lambda m: (
                     f"flags: {' '.join(sorted(m.flags)) or '(none)'} lacks "
                     f"{' '.join(sorted(need - {f.lower() for f in m.flags}))}"
                 ),
@@ -392,9 +430,10 @@ def _compile_rule(index: int, rule: Rule, now: int, protected_su: frozenset[str]
         checks.append(
             _Check(
                 "not_flags",
-                lambda m, _: banned.isdisjoint({f.lower() for f in m.flags}),
-                lambda m, _: (
-                    f"not_flags: the message has "
+                "flags",
+                lambda flags: banned.isdisjoint({f.lower() for f in flags}),
+                lambda m: (
+                    "not_flags: the message has "
                     f"{' '.join(sorted(f for f in m.flags if f.lower() in banned))}"
                 ),
             )
@@ -402,15 +441,16 @@ def _compile_rule(index: int, rule: Rule, now: int, protected_su: frozenset[str]
     if rule.has_attachment is not None:
         want = rule.has_attachment
 
-        def has_test(m: MessageInfo, _: int) -> bool:
+        def has_test(m: MessageInfo) -> bool:
             # An unparsed BODYSTRUCTURE tells nothing about attachments: neither answer holds.
             return not m.unparsed and bool(m.attachments) == want
 
         checks.append(
             _Check(
                 "has_attachment",
+                "message",
                 has_test,
-                lambda m, _: (
+                lambda m: (
                     "has_attachment: the message structure could not be parsed"
                     if m.unparsed
                     else f"has_attachment: the message has {len(m.attachments)} attachment(s)"
@@ -423,8 +463,9 @@ def _compile_rule(index: int, rule: Rule, now: int, protected_su: frozenset[str]
         checks.append(
             _Check(
                 "attachment",
-                lambda m, _: any(t(a) for a in m.attachments),
-                lambda m, _: (
+                "attachments",
+                lambda attachments: any(t(a) for a in attachments),
+                lambda m: (
                     "attachment_larger_than/attachment_types: no attachment qualifies "
                     f"({len(m.attachments)} attachment(s))"
                 ),
@@ -468,67 +509,97 @@ def compile_rules(ruleset: RuleSet, now: int) -> CompiledRules:
 # -- evaluating ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _FolderRule:
-    """A rule as it applies inside one folder: protections resolved once per folder."""
-
-    rule: CompiledRule
-    """The compiled rule."""
-    min_date: int
-    """Copied from the rule: attribute lookups on one object are the hot path."""
-    max_date: int
-    """See ``min_date``."""
-    min_size: int
-    """See ``min_date``."""
-    max_size: int
-    """See ``min_date``."""
-    checks: tuple[Callable[[MessageInfo, int], bool], ...]
-    """The rule's remaining tests."""
-    allow_flagged: bool
-    """The rule may act on ``\\Flagged`` messages."""
-    allow_unseen: bool
-    """The rule may act on unseen messages."""
-
-
-def _folder_rules(compiled: CompiledRules, status: FolderStatus) -> list[_FolderRule]:
+def _folder_rules(compiled: CompiledRules, status: FolderStatus) -> list[CompiledRule]:
+    """Return the rules whose folder filter and special-use protection admit this folder."""
     su = status.special_use.lower() if status.special_use else None
-    out: list[_FolderRule] = []
-    for cr in compiled.rules:
-        if not cr.folder_applies(status.name, status.special_use):
-            continue
-        if su is not None and su in compiled.protect_special_use and su not in cr.special_include:
-            continue
-        out.append(
-            _FolderRule(
-                rule=cr,
-                min_date=cr.min_date,
-                max_date=cr.max_date,
-                min_size=cr.min_size,
-                max_size=cr.max_size,
-                checks=tuple(c.test for c in cr.checks),
-                allow_flagged=cr.rule.include_flagged or not compiled.protect_flagged,
-                allow_unseen=cr.rule.include_unseen or not compiled.protect_unseen,
-            )
+    return [
+        cr
+        for cr in compiled.rules
+        if cr.folder_applies(status.name, status.special_use)
+        and not (
+            su is not None and su in compiled.protect_special_use and su not in cr.special_include
         )
-    return out
+    ]
 
 
-def _first_match(rules: list[_FolderRule], m: MessageInfo, date: int) -> CompiledRule | None:
-    flags = m.flags
-    flagged = "\\Flagged" in flags
-    unseen = "\\Seen" not in flags
-    size = m.size
-    for fr in rules:
-        if not (fr.min_date <= date <= fr.max_date and fr.min_size <= size <= fr.max_size):
-            continue
-        if (flagged and not fr.allow_flagged) or (unseen and not fr.allow_unseen):
-            continue
-        for check in fr.checks:
-            if not check(m, date):
-                break
+def _protection_mask(compiled: CompiledRules, rule: Rule) -> int:
+    """Return the protection bits that keep a message away from ``rule``."""
+    return (_FLAGGED if compiled.protect_flagged and not rule.include_flagged else 0) | (
+        _UNSEEN if compiled.protect_unseen and not rule.include_unseen else 0
+    )
+
+
+def _claim(
+    cr: CompiledRule,
+    messages: tuple[MessageInfo, ...],
+    cols: _Columns,
+    remaining: list[int],
+) -> list[int]:
+    """Return the indices in ``remaining`` that ``cr`` matches, narrowing cheapest test first.
+
+    Each step is one list comprehension over the survivors of the previous step: a loop of
+    message x rule with a Python call per test took about 0.7 s for 100,000 messages and 20
+    rules; filtering column-wise keeps the per-message work in C.
+    """
+    cand = remaining
+    lo, hi = cr.min_date, cr.max_date
+    if lo > _MIN or hi < _MAX:
+        dates = cols.get("date")
+        if lo == _MIN:
+            cand = [i for i in cand if dates[i] <= hi]
+        elif hi == _MAX:
+            cand = [i for i in cand if dates[i] >= lo]
         else:
-            return fr.rule
-    return None
+            cand = [i for i in cand if lo <= dates[i] <= hi]
+    smin, smax = cr.min_size, cr.max_size
+    if cand and (smin > 0 or smax < _MAX):
+        sizes = cols.get("size")
+        cand = [i for i in cand if smin <= sizes[i] <= smax]
+    for check in cr.checks:
+        if not cand:
+            break
+        test = check.test
+        values = cols.get(check.column)
+        if check.column in _UNSHARED:
+            if check.column == "attachments":
+                cand = [i for i in cand if values[i]]  # the test needs at least one
+            cand = [i for i in cand if test(values[i])]
+            continue
+        ok = {v for v in {values[i] for i in cand} if test(v)}
+        cand = [i for i in cand if values[i] in ok]
+    return cand
+
+
+class _Columns:
+    """One folder's message attributes as lists, each built on first use."""
+
+    def __init__(self, messages: tuple[MessageInfo, ...], use_date_header: bool) -> None:
+        self.messages = messages
+        self.use_date_header = use_date_header
+        self.cache: dict[str, list[Any]] = {}
+
+    def get(self, name: str) -> list[Any]:
+        col = self.cache.get(name)
+        if col is None:
+            col = self.cache[name] = self._build(name)
+        return col
+
+    def _build(self, name: str) -> list[Any]:
+        ms = self.messages
+        if name == "date":
+            if self.use_date_header:
+                return [m.internaldate if m.date is None else m.date for m in ms]
+            return list(map(_INTERNALDATE, ms))
+        if name == "size":
+            return list(map(_SIZE, ms))
+        if name == "protection":
+            flags = self.get("flags")
+            bits = {
+                f: ("\\Flagged" in f and _FLAGGED) | ("\\Seen" not in f and _UNSEEN)
+                for f in set(flags)
+            }
+            return [bits[f] for f in flags]
+        return list(map(_COLUMNS[name], ms))
 
 
 def _apply_keep_newest(matches: list[Match]) -> list[Match]:
@@ -559,17 +630,32 @@ def _apply_keep_newest(matches: list[Match]) -> list[Match]:
 def match_inventory(inventory: Inventory, compiled: CompiledRules) -> list[Match]:
     """Return every message some rule claims, in inventory order, ``keep_newest`` applied."""
     matches: list[Match] = []
-    use_date = compiled.age_from_date
     for fs in inventory.folders:
         rules = _folder_rules(compiled, fs.status)
-        if not rules:
+        if not rules or not fs.messages:
             continue
-        status = fs.status
-        for m in fs.messages:
-            date = m.date if use_date and m.date is not None else m.internaldate
-            hit = _first_match(rules, m, date)
-            if hit is not None:
-                matches.append(Match(status, m, hit, date))
+        messages = fs.messages
+        cols = _Columns(messages, compiled.age_from_date)
+        # Unclaimed messages, pooled by their protection bits: a rule reads only the pools it
+        # may act on, so protections cost nothing per message and rule.
+        prot = cols.get("protection")
+        pools: dict[int, list[int]] = {bits: [] for bits in (0, _FLAGGED, _UNSEEN, 3)}
+        for i, bits in enumerate(prot):
+            pools[bits].append(i)
+        claimed: list[tuple[int, CompiledRule]] = []
+        for cr in rules:
+            mask = _protection_mask(compiled, cr.rule)
+            for bits, pool in pools.items():
+                if bits & mask or not pool:
+                    continue
+                hits = _claim(cr, messages, cols, pool)
+                if hits:
+                    claimed.extend((i, cr) for i in hits)
+                    taken = set(hits)
+                    pools[bits] = [i for i in pool if i not in taken]
+        claimed.sort(key=lambda pair: pair[0])
+        dates = cols.get("date")
+        matches.extend(Match(fs.status, messages[i], cr, dates[i]) for i, cr in claimed)
     return _apply_keep_newest(matches)
 
 
@@ -603,13 +689,14 @@ def _why_not(
         return f"larger_than {rule.larger_than}: the message has {message.size} octets"
     if rule.smaller_than is not None and message.size > cr.max_size:
         return f"smaller_than {rule.smaller_than}: the message has {message.size} octets"
+    for check in cr.checks:
+        if not check.holds(message):
+            return check.why_not(message)
+    # Protections last: "protected" is the useful answer only when everything else holds.
     if "\\Flagged" in message.flags and compiled.protect_flagged and not rule.include_flagged:
         return "protected: the message is \\Flagged (set include_flagged = true to act on it)"
     if "\\Seen" not in message.flags and compiled.protect_unseen and not rule.include_unseen:
         return "protected: the message is unseen (set include_unseen = true to act on it)"
-    for check in cr.checks:
-        if not check.test(message, date):
-            return check.why_not(message, date)
     return None
 
 
