@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -287,7 +288,7 @@ class DovecotServer:
     def _config(self) -> str:
         root = self.root
         rootless = os.geteuid() != 0
-        me = _user_name()
+        me = pwd.getpwuid(os.geteuid()).pw_name
         plugins = "quota lazy_expunge" if self.lazy_expunge else "quota"
         lines = [
             f"base_dir = {root}/run",
@@ -303,7 +304,7 @@ class DovecotServer:
             "auth_mechanisms = plain login",
             "auth_master_user_separator = *",
             # As root the mail uid is nobody (65534); rootless it is the current user.
-            f"first_valid_uid = {min(self.mail_uid, 1) if rootless else 1}",
+            "first_valid_uid = 1",
             "mail_location = maildir:~/Maildir",
             f"mail_plugins = $mail_plugins {plugins}",
             "mail_fsync = never" if self.fast_fsync else "# mail_fsync: Dovecot's default",
@@ -403,9 +404,9 @@ class DovecotServer:
     def _write_master_users(self) -> None:
         path = self.root / "master-users"
         path.write_text(f"{self.master_user}:{{PLAIN}}{self.master_password}\n")
-        self._protect(path)
+        self._make_readable(path)
 
-    def _protect(self, path: Path) -> None:
+    def _make_readable(self, path: Path) -> None:
         # The auth process reads the passwd files as the internal user (dovecot).
         path.chmod(0o644)
 
@@ -430,7 +431,7 @@ class DovecotServer:
             f"{name}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}::"
             f"userdb_quota_rule=*:storage={quota}\n"
         )
-        self._protect(path)
+        self._make_readable(path)
         self.users[name] = password
         self.quotas[name] = quota
         return password
@@ -619,9 +620,3 @@ class DovecotServer:
             count += 1
         self.doveadm("force-resync", "-u", user, folder)
         return count
-
-
-def _user_name() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
