@@ -271,7 +271,7 @@ def expected(msg: Msg) -> RawFetch:
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams(), st.lists(st.integers(min_value=1, max_value=5000), max_size=12))
 def test_generated_streams_parse_like_imapclient(
     case: tuple[bytes, list[Msg], list[bytes]], cuts: list[int]
@@ -582,7 +582,7 @@ def mutate(data: st.DataObject, response: bytes) -> bytes:
     return response[:pos]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_streams(), st.data())
 def test_fuzzed_streams_never_crash_and_mark_only_broken_messages(
     case: tuple[bytes, list[bytes], list[RawFetch]], data: st.DataObject
@@ -611,12 +611,18 @@ def test_fuzzed_streams_never_crash_and_mark_only_broken_messages(
 
 
 def _touches(before: bytes, after: bytes) -> bool:
-    """Tell whether a same-length change hit a literal marker (which moves the framing)."""
+    """Tell whether a same-length change moved the framing.
+
+    That is a literal marker or a line end: with its CRLF gone a response runs on into the
+    next line (even the tagged completion), and a new CR or LF can end it early.
+    """
     diff = next(i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b)
+    if before[diff] in b"\r\n" or after[diff] in b"\r\n":
+        return True
     return any(m.start() - 1 <= diff < m.end() for m in re.finditer(rb"\{\d+\}\r\n", before))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(valid_streams(), st.data())
 def test_truncated_streams_return_every_complete_message(
     case: tuple[bytes, list[bytes], list[RawFetch]], data: st.DataObject
