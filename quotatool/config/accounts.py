@@ -91,16 +91,16 @@ def parse_config(text: str, file: Path) -> Config:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file.name}: invalid TOML: {exc}") from exc
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from exc
     for key in doc:
         if key not in _TOP_LEVEL_KEYS:
             raise ConfigError(
-                f"{file.name}: unknown key {key!r}",
+                f"{file}: unknown key {key!r}",
                 hint=f"known sections: {', '.join(sorted(_TOP_LEVEL_KEYS))}",
             )
     accounts_raw = doc.get("accounts", {})
     if not isinstance(accounts_raw, dict):
-        raise ConfigError(f"{file.name}: accounts: expected a table like [accounts.NAME]")
+        raise ConfigError(f"{file}: accounts: expected a table like [accounts.NAME]")
     accounts: dict[str, AccountConfig] = {}
     warnings: list[str] = []
     for name, table in accounts_raw.items():
@@ -112,7 +112,7 @@ def parse_config(text: str, file: Path) -> Config:
 
 
 def _parse_account(file: Path, name: str, table: object, warnings: list[str]) -> AccountConfig:
-    where = f"{file.name}: accounts.{name}"
+    where = f"{file}: accounts.{name}"
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     for key in table:

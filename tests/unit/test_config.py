@@ -75,7 +75,7 @@ url = "maildir:/srv/mail"
     assert work.target == ImapTarget("mail.example.org", 143, "alice", tls="starttls")
     assert work.ca_file == Path("/etc/ca.pem")
     assert work.password == SecretSpec(
-        "command", ("pass", "show", "mail"), origin="config.toml: accounts.work.password"
+        "command", ("pass", "show", "mail"), origin=f"{cfg}: accounts.work.password"
     )
     assert isinstance(config.accounts["local"].target, LocalTarget)
 
@@ -97,7 +97,7 @@ url = "maildir:/srv/mail"
 def test_config_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, tmp_path / "config.toml")
-    assert info.value.message.startswith("config.toml")
+    assert info.value.message.startswith(f"{tmp_path / 'config.toml'}: ")
     assert message in info.value.message
 
 
