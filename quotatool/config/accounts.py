@@ -1,4 +1,4 @@
-"""The config file: accounts (and, for other commands, stores and check thresholds).
+"""The config file: accounts, check thresholds (and, for other commands, stores).
 
 ``$XDG_CONFIG_HOME/quotatool/config.toml`` unless ``--config`` or ``QUOTATOOL_CONFIG`` names
 another. Every error names the file and the key.
@@ -21,10 +21,20 @@ from quotatool.config.targets import (
     TlsMode,
     parse_target_url,
 )
+from quotatool.core.thresholds import (
+    FolderLimit,
+    Threshold,
+    ThresholdSettings,
+    parse_threshold,
+)
 from quotatool.errors import ConfigError, QuotatoolError
+from quotatool.units import UnitError, parse_size
 
 _TOP_LEVEL_KEYS = frozenset({"accounts", "stores", "check"})
-_ACCOUNT_KEYS = frozenset({"url", "tls", "ca_file", "auth", "password", "token", "timeout"})
+_THRESHOLD_KEYS = frozenset({"warning", "critical", "folder_limits"})
+_ACCOUNT_KEYS = frozenset(
+    {"url", "tls", "ca_file", "auth", "password", "token", "timeout", *_THRESHOLD_KEYS}
+)
 _SECRET_KINDS = ("command", "env", "file")
 
 
@@ -46,6 +56,9 @@ class AccountConfig:
     """Where an OAuth2 access token comes from (XOAUTH2/OAUTHBEARER)."""
     timeout: float = 60.0
     """Socket timeout in seconds."""
+    thresholds: ThresholdSettings = field(default_factory=ThresholdSettings)
+    """``quotatool check`` thresholds set for this account (``warning``, ``critical``,
+    ``folder_limits``); unset ones come from the ``[check]`` section."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,8 @@ class Config:
     """The whole document, for sections other modules validate (stores, check)."""
     warnings: tuple[str, ...] = ()
     """Problems worth telling the user that do not stop the run."""
+    check: ThresholdSettings = field(default_factory=ThresholdSettings)
+    """Default ``quotatool check`` thresholds from the ``[check]`` section."""
 
 
 def default_config_path() -> Path:
@@ -108,7 +123,56 @@ def parse_config(text: str, file: Path) -> Config:
     if any(a.password is not None and a.password.kind == "value" for a in accounts.values()):
         # A raw password in the file: the file itself is now a secret file.
         check_private_file(file, "config file with a password")
-    return Config(path=file, accounts=accounts, raw=doc, warnings=tuple(warnings))
+    check_raw = doc.get("check", {})
+    if not isinstance(check_raw, dict):
+        raise ConfigError(f"{file}: check: expected a table like [check]")
+    for key in check_raw:
+        if key not in _THRESHOLD_KEYS:
+            raise ConfigError(
+                f"{file}: check: unknown key {key!r}",
+                hint=f"known keys: {', '.join(sorted(_THRESHOLD_KEYS))}",
+            )
+    return Config(
+        path=file,
+        accounts=accounts,
+        raw=doc,
+        warnings=tuple(warnings),
+        check=_parse_thresholds(f"{file}: check", check_raw),
+    )
+
+
+def _parse_threshold(where: str, value: object) -> Threshold | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ConfigError(f'{where}: expected a string like "80%" or "9GiB", got {value!r}')
+    if not isinstance(value, str):
+        raise ConfigError(f'{where}: expected a string like "80%" or "9GiB"')
+    try:
+        return parse_threshold(value)
+    except UnitError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _parse_thresholds(where: str, table: Mapping[str, object]) -> ThresholdSettings:
+    """Read ``warning``, ``critical`` and ``folder_limits`` (a table of folder = size)."""
+    limits_raw = table.get("folder_limits", {})
+    if not isinstance(limits_raw, dict):
+        raise ConfigError(f'{where}.folder_limits: expected a table like {{ INBOX = "2GiB" }}')
+    limits: list[FolderLimit] = []
+    for folder, size in limits_raw.items():
+        try:
+            octets = parse_size(size)
+        except UnitError as exc:
+            raise ConfigError(f"{where}.folder_limits.{folder}: {exc}") from exc
+        if octets <= 0:
+            raise ConfigError(f"{where}.folder_limits.{folder}: a limit must be above 0")
+        limits.append(FolderLimit(folder=folder, limit=octets))
+    return ThresholdSettings(
+        warning=_parse_threshold(f"{where}.warning", table.get("warning")),
+        critical=_parse_threshold(f"{where}.critical", table.get("critical")),
+        folder_limits=tuple(limits),
+    )
 
 
 def _parse_account(file: Path, name: str, table: object, warnings: list[str]) -> AccountConfig:
@@ -158,6 +222,7 @@ def _parse_account(file: Path, name: str, table: object, warnings: list[str]) ->
         password=password,
         token=token,
         timeout=float(timeout),
+        thresholds=_parse_thresholds(where, table),
     )
 
 
