@@ -7,7 +7,10 @@ from typing import Annotated
 import typer
 
 from quotatool import __version__
+from quotatool.cli.check import CheckCommand, check_command
+from quotatool.cli.clean import clean_command
 from quotatool.cli.demo import demo_command
+from quotatool.cli.rules_cmd import rules_app
 from quotatool.cli.scan import scan_command
 
 app = typer.Typer(
@@ -38,6 +41,9 @@ def _root(
 
 app.command("scan")(scan_command)
 app.command("demo")(demo_command)
+app.command("check", cls=CheckCommand)(check_command)
+app.command("clean")(clean_command)
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

@@ -1,25 +1,35 @@
-"""``quotatool demo``: the whole job on a generated sample mailbox, no server needed."""
+"""``quotatool demo``: the whole job on a generated sample mailbox, no server needed.
+
+The demo scans the sample, then dry-runs ``rules.example.toml`` over it (the copy shipped in
+the package, kept byte-identical to the repository's by a test). With ``--json`` it prints one
+document, ``{"schema": "quotatool.demo/1", "scan": ..., "plan": ...}``, whose two halves are what
+``scan --json`` and ``clean --dry-run --json`` print.
+"""
 
 from __future__ import annotations
 
+import sys
 import tempfile
-import time
-from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from quotatool.adapters.maildir import MaildirSource
-from quotatool.adapters.sample import write_sample_maildir
-from quotatool.cli.console import make_progress, stderr_console, stop_progress
+from quotatool.adapters.sample import SAMPLE_ACCOUNT, write_sample_maildir
+from quotatool.cli.clean import parse_now
+from quotatool.cli.console import make_progress, stderr_console, stdout_console, stop_progress
 from quotatool.cli.errors import reports_errors
 from quotatool.cli.options import DebugOpt, JsonOpt, TopOpt
 from quotatool.cli.render import choose_format, render_scan
+from quotatool.config.rules_file import parse_rules
 from quotatool.core.usage import summarize
 from quotatool.errors import UsageError
 from quotatool.report.format import OutputFormat
-from quotatool.services.scan import scan
+from quotatool.report.plan_json import render_demo_json
+from quotatool.report.plan_table import render_plan_table
+from quotatool.services.plan import plan_cleanup
 
 PathOpt = Annotated[
     Path | None,
@@ -40,13 +50,13 @@ NowOpt = Annotated[
 ]
 
 
-def _parse_now(text: str | None) -> int:
-    if text is None:
-        return int(time.time())
-    try:
-        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
-    except ValueError as exc:
-        raise UsageError(f"--now: expected a date like 2026-11-28, got {text!r}") from exc
+EXAMPLE_RULES = "rules.example.toml"
+"""The rules the demo plans with, shipped as package data (``quotatool/data``)."""
+
+
+def example_rules_text() -> str:
+    """Return the text of the packaged ``rules.example.toml``."""
+    return (resources.files("quotatool") / "data" / EXAMPLE_RULES).read_text(encoding="utf-8")
 
 
 @reports_errors
@@ -57,8 +67,9 @@ def demo_command(
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Scan a generated sample mailbox and show the report: no server, no config."""
-    today = _parse_now(now)
+    """Scan a generated sample mailbox, then dry-run rules.example.toml over it."""
+    today = parse_now(now)
+    ruleset = parse_rules(example_rules_text(), EXAMPLE_RULES)
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="quotatool-demo-")) / "Maildir"
     elif path.exists() and any(path.iterdir()):
@@ -75,8 +86,24 @@ def demo_command(
     source = MaildirSource(path)
     progress = make_progress()
     try:
-        inventory = scan(source, now=today, progress=progress)
+        result = plan_cleanup(
+            source,
+            ruleset,
+            now=today,
+            rules_file=EXAMPLE_RULES,
+            account=SAMPLE_ACCOUNT,
+            progress=progress,
+        )
     finally:
         stop_progress(progress)
         source.close()
-    render_scan(summarize(inventory, top=top), choose_format(OutputFormat.TABLE, json_))
+    report = summarize(result.inventory, top=top)
+    if json_:
+        sys.stdout.write(render_demo_json(report, result.plan))
+        sys.stdout.flush()
+        return
+    render_scan(report, choose_format(OutputFormat.TABLE, json_))
+    out = stdout_console()
+    out.print()
+    out.print()
+    render_plan_table(result.plan, out)
