@@ -1,14 +1,31 @@
-"""``quotatool scan``: where did the space go?"""
+"""``quotatool scan``: where did the space go? For one account or many (``--all``)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from quotatool.cli.console import make_progress, stop_progress
-from quotatool.cli.errors import reports_errors
+from quotatool.cli.console import make_progress, stdout_console, stop_progress
+from quotatool.cli.errors import print_error, reports_errors
+from quotatool.cli.multi import (
+    AccountJob,
+    AllOpt,
+    JobsOpt,
+    OutputOpt,
+    QuietOpt,
+    UsersFromOpt,
+    account_lock,
+    lock_directory,
+    lock_key,
+    open_job_source,
+    plan_jobs,
+    run_parallel,
+    shared_secret_for,
+)
 from quotatool.cli.options import (
     AuthOpt,
     CaFileOpt,
@@ -18,28 +35,50 @@ from quotatool.cli.options import (
     FolderOpt,
     JsonOpt,
     PasswordCommandOpt,
-    TargetArg,
     TimeoutOpt,
     TlsOpt,
     TopOpt,
 )
-from quotatool.cli.render import choose_format, render_scan
-from quotatool.cli.wiring import ConnectionOptions, load_cli_config, open_source
+from quotatool.cli.render import emit, render_scan
+from quotatool.cli.wiring import ConnectionOptions, load_cli_config, open_source, resolve_account
+from quotatool.config.accounts import Config
 from quotatool.core.usage import summarize
-from quotatool.report.format import OutputFormat
+from quotatool.errors import ExitCode, QuotatoolError, UsageError
+from quotatool.report.format import (
+    AccountScan,
+    OutputFormat,
+    ReportFormat,
+    render_scan_tables,
+    render_scans,
+)
 from quotatool.services.scan import scan
 
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+FormatOpt = Annotated[ReportFormat, typer.Option("--format", help="Output format.")]
+TargetsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="TARGET",
+        help="Account name from the config file, or imaps://USER@HOST[:PORT], "
+        "imap://USER@HOST[:PORT] (STARTTLS), maildir:PATH, mbox:PATH; several are scanned "
+        "one after the other (see --jobs).",
+        show_default=False,
+    ),
+]
 
 
 @reports_errors
 def scan_command(
-    target: TargetArg,
+    targets: TargetsArg = None,
     folder: FolderOpt = None,
     exclude: ExcludeOpt = None,
     top: TopOpt = 10,
-    fmt: FormatOpt = OutputFormat.TABLE,
+    fmt: FormatOpt = ReportFormat.TABLE,
     json_: JsonOpt = False,
+    all_: AllOpt = False,
+    users_from: UsersFromOpt = None,
+    jobs: JobsOpt = 4,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     ca_file: CaFileOpt = None,
     tls: TlsOpt = None,
@@ -49,6 +88,7 @@ def scan_command(
     debug: DebugOpt = False,
 ) -> None:
     """Show where the mailbox space went: quota, folders, senders, years, attachments."""
+    chosen = ReportFormat.JSON if json_ else fmt
     options = ConnectionOptions(
         config=config,
         ca_file=ca_file,
@@ -58,17 +98,109 @@ def scan_command(
         timeout=timeout,
         debug=debug,
     )
-    source = open_source(target, options, load_cli_config(config))
-    progress = make_progress()
-    try:
-        inventory = scan(
-            source,
-            now=int(time.time()),
+    cfg = load_cli_config(config)
+    names = targets or []
+    if all_ or users_from is not None or len(names) > 1:
+        jobs_list = plan_jobs(names, all_accounts=all_, users_from=users_from, config=cfg)
+        code = _scan_many(
+            jobs_list,
+            options,
             include=folder or (),
             exclude=exclude or (),
-            progress=progress,
+            top=top,
+            fmt=chosen,
+            output=output,
+            quiet=quiet,
+            max_jobs=jobs,
         )
-    finally:
-        stop_progress(progress)
-        source.close()
-    render_scan(summarize(inventory, top=top), choose_format(fmt, json_))
+        if code is not ExitCode.OK:
+            raise typer.Exit(int(code))
+        return
+    if not names:
+        raise UsageError("no TARGET given", hint="name an account or a URL, or use --all")
+    _scan_one(
+        names[0],
+        options,
+        cfg,
+        include=folder or (),
+        exclude=exclude or (),
+        top=top,
+        fmt=chosen,
+        output=output,
+        quiet=quiet,
+    )
+
+
+def _scan_one(
+    target: str,
+    options: ConnectionOptions,
+    cfg: Config,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    top: int,
+    fmt: ReportFormat,
+    output: Path | None,
+    quiet: bool,
+) -> None:
+    """Scan one account; its errors end the command with their own exit code."""
+    now = int(time.time())
+    account = resolve_account(target, cfg)
+    with account_lock(AccountJob(target, account, lock_key(account.target)), lock_directory()):
+        source = open_source(target, options, cfg)
+        progress = make_progress(quiet)
+        try:
+            inventory = scan(source, now=now, include=include, exclude=exclude, progress=progress)
+        finally:
+            stop_progress(progress)
+            source.close()
+    report = summarize(inventory, top=top)
+    if output is None and fmt in (ReportFormat.TABLE, ReportFormat.JSON):
+        render_scan(report, OutputFormat(fmt.value))
+        return
+    emit(render_scans([AccountScan(target, now, report=report)], fmt, quiet=quiet), output)
+
+
+def _scan_many(
+    jobs: Sequence[AccountJob],
+    options: ConnectionOptions,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    top: int,
+    fmt: ReportFormat,
+    output: Path | None,
+    quiet: bool,
+    max_jobs: int,
+) -> ExitCode:
+    """Scan every account; one failing does not stop the others. Return the exit code."""
+    now = int(time.time())
+    locks = lock_directory()
+    secret = shared_secret_for(jobs, options)
+
+    def work(job: AccountJob) -> tuple[AccountScan, ExitCode]:
+        try:
+            with account_lock(job, locks):
+                source = open_job_source(job, options, shared_secret=secret)
+                try:
+                    inventory = scan(source, now=now, include=include, exclude=exclude)
+                finally:
+                    source.close()
+        except QuotatoolError as exc:
+            print_error(f"{job.name}: {exc.message}", exc.hint)
+            return AccountScan(job.name, now, error=exc.message), exc.exit_code
+        return AccountScan(job.name, now, report=summarize(inventory, top=top)), ExitCode.OK
+
+    done = run_parallel(jobs, work, max_jobs)
+    scans = [s for s, _ in done]
+    if output is None and fmt is ReportFormat.TABLE:
+        render_scan_tables(scans, stdout_console())
+    else:
+        emit(render_scans(scans, fmt, quiet=quiet), output)
+    failed = {code for _, code in done if code is not ExitCode.OK}
+    if not failed:
+        return ExitCode.OK
+    if any(code is ExitCode.OK for _, code in done):
+        return ExitCode.PARTIAL
+    # Every account failed: their common reason's code, or the generic one.
+    return failed.pop() if len(failed) == 1 else ExitCode.ERROR
