@@ -29,6 +29,7 @@ from typing import Any
 
 from quotatool.core.rules import ActionKind, CompiledRule, Match, RuleSet, compile_rules
 from quotatool.core.rules import match_inventory as _match_inventory
+from quotatool.core.stub import stub_overhead
 from quotatool.errors import ConfigError
 from quotatool.model import (
     Action,
@@ -91,34 +92,9 @@ _SAME_ROOT_NOTE = "archive to a folder in the same quota root frees nothing"
 
 # -- the stub ------------------------------------------------------------------------------------
 
-# The stub DESIGN.md §5 describes, written out so its size can be measured instead of guessed.
-# A text/plain note joins the multipart as a new part (delimiter line + headers + one line), and
-# the attachment's body is replaced by a message/external-body wrapper whose phantom header block
-# keeps the part's original headers (which therefore neither grow nor shrink the message) plus
-# three X-Quotatool headers. Lines end in CRLF: RFC822.SIZE and quota count CRLF.
-_NOTE_TEMPLATE = (
-    "--{boundary}\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n"
-    "Content-Transfer-Encoding: 8bit\r\n"
-    "\r\n"
-    "{filename} ({size}) was moved to {url} on {date}; SHA-256 {sha256}\r\n"
-    "\r\n"
-)
-_EXTERNAL_TEMPLATE = (
-    "Content-Type: message/external-body; access-type=URL;\r\n"
-    ' URL="{url}"\r\n'
-    "\r\n"
-    "X-Quotatool-SHA256: {sha256}\r\n"
-    "X-Quotatool-Size: {octets}\r\n"
-    "X-Quotatool-Object: {key}\r\n"
-)
-# RFC 2046 §5.1.1: a boundary is at most 70 characters; assuming the longest makes the estimate
-# err towards freeing less.
-_BOUNDARY = "b" * 70
-_SHA256 = "0" * 64
-_OBJECT_KEY = "sha256/00/00/" + _SHA256  # content-addressed key, DESIGN.md §5
-_HUMAN_SIZE = "1023.9 MiB"  # the longest a humanized IEC size gets below 1 TiB
-_DATE = "2000-01-01"
+# The stub is built by quotatool.core.stub; its size is measured from the same code so that the
+# estimate cannot drift from what a run writes.
+_OBJECT_KEY = "sha256/00/00/" + "0" * 64  # content-addressed key, DESIGN.md §5
 # A store named in the config file resolves to a URL only at run time; assume a root this long.
 _NAMED_STORE_URL_LENGTH = 64
 
@@ -132,23 +108,18 @@ def _store_url_length(store: str) -> int:
 def stub_size(attachment: Attachment, store: str) -> int:
     """Return the octets the offload stub for ``attachment`` adds to its message.
 
-    The formula: the note part and the external-body wrapper above, formatted with the part's
-    real filename and size, a 70-character boundary, the longest humanized size, and the object
-    URL ``<store>/sha256/xx/yy/<64 hex>`` (a named store is assumed to be a 64-octet URL root).
+    :func:`quotatool.core.stub.stub_overhead` with the part's real filename, decoded size and
+    encoding, the longest humanized size, and the object URL ``<store>/sha256/xx/yy/<64 hex>``
+    (a named store is assumed to be a 64-octet URL root). The part's header block is kept
+    inside the stub, so it neither grows nor shrinks the message.
     """
-    url = "u" * (_store_url_length(store) + 1) + _OBJECT_KEY
-    note = _NOTE_TEMPLATE.format(
-        boundary=_BOUNDARY,
-        filename=attachment.filename or "attachment",
-        size=_HUMAN_SIZE,
-        url=url,
-        date=_DATE,
-        sha256=_SHA256,
+    return stub_overhead(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        decoded_size=attachment.decoded_size,
+        encoding=attachment.encoding,
+        location_length=_store_url_length(store) + 1 + len(_OBJECT_KEY),
     )
-    external = _EXTERNAL_TEMPLATE.format(
-        url=url, sha256=_SHA256, octets=attachment.decoded_size, key=_OBJECT_KEY
-    )
-    return len(note.encode()) + len(external.encode())
 
 
 def is_signed(message: MessageInfo) -> bool:
