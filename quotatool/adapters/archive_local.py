@@ -102,8 +102,12 @@ def maildir_name(item: ArchiveItem) -> tuple[str, str]:
 
 
 def _mkdirs(path: Path) -> None:
+    # Path.mkdir(parents=True) gives missing parents the default mode, not ``mode``: create
+    # each missing level ourselves so every directory we make is 0700 (promise 14).
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        for level in reversed(missing):
+            level.mkdir(mode=_DIR_MODE, exist_ok=True)
     except OSError as exc:
         raise DestinationError(
             f"cannot create archive directory {path}: {exc.strerror or exc}"

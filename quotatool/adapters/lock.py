@@ -61,7 +61,11 @@ class AccountLock:
         if self._fd is not None:
             return
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Each missing level 0700: mkdir(parents=True) would use the default mode for them.
+            for level in reversed(
+                [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
+            ):
+                level.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(
                 self.path,
                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,

@@ -87,9 +87,11 @@ def run_clean(
     if not plan.actions:
         sys.stderr.write("Nothing to do: the plan has no actions.\n")
         return int(ExitCode.OK)
-    key = where.display()
+    # The account, not the way to it: a run through another port or TLS mode must meet the
+    # same lock and journal.
+    key = f"{where.user}@{where.host.lower()}"
     if not yes:
-        _confirm(plan, key)
+        _confirm(plan, where.display())
     directory = state_dir()
     with AccountLock(key, directory):
         journal = SqliteJournal(journal_path(directory, lock_file_name(key)))

@@ -33,7 +33,10 @@ def state_dir() -> Path:
         base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
         path = base / "quotatool"
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Path.mkdir(parents=True) would give missing parents the default mode: make each
+        # missing level 0700 ourselves (SAFETY.md promise 14).
+        for level in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            level.mkdir(mode=0o700, exist_ok=True)
         info = path.lstat()
     except OSError as exc:
         raise ConfigError(f"cannot create state directory {path}: {exc.strerror or exc}") from exc
