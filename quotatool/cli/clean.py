@@ -12,6 +12,7 @@ import typer
 
 from quotatool.cli.console import make_progress, stdout_console, stop_progress
 from quotatool.cli.errors import print_warning, reports_errors
+from quotatool.cli.execute import run_clean
 from quotatool.cli.options import (
     AuthOpt,
     CaFileOpt,
@@ -32,12 +33,17 @@ from quotatool.cli.wiring import (
     open_source,
     resolve_account,
 )
+from quotatool.config.accounts import Config
 from quotatool.config.rules_file import load_rules
-from quotatool.errors import UsageError
+from quotatool.config.targets import LocalTarget
+from quotatool.core.plan import plan_from_json
+from quotatool.errors import ConfigError, UsageError
+from quotatool.model import Plan
 from quotatool.report.format import OutputFormat
 from quotatool.report.plan_json import render_plan_json
 from quotatool.report.plan_table import render_plan_table
 from quotatool.services.plan import plan_cleanup, write_plan_file
+from quotatool.units import UnitError, parse_size
 
 __all__ = ["NowOpt", "RulesOpt", "clean_command", "parse_now"]
 
@@ -85,6 +91,44 @@ SavePlanOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+CleanRulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="The rules file to make the plan from (see rules.example.toml; check it with: "
+        "quotatool rules check).",
+        show_default=False,
+    ),
+]
+PlanFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plan",
+        help="Execute this saved plan (from --dry-run --save-plan) exactly, without "
+        "evaluating rules again.",
+        show_default=False,
+    ),
+]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", help="Do not ask for confirmation (for cron and scripts).")
+]
+MaxMessagesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-messages",
+        min=0,
+        help="Refuse a plan with more messages than this.",
+        show_default=False,
+    ),
+]
+MaxBytesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-bytes",
+        help="Refuse a plan that frees or moves more than this (e.g. 2GiB, 500MB).",
+        show_default=False,
+    ),
+]
 
 
 def parse_now(text: str | None) -> int:
@@ -109,8 +153,12 @@ def parse_now(text: str | None) -> int:
 @reports_errors
 def clean_command(
     target: TargetArg,
-    rules: RulesOpt,
+    rules: CleanRulesOpt = None,
+    plan_file: PlanFileOpt = None,
     dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    max_messages: MaxMessagesOpt = None,
+    max_bytes: MaxBytesOpt = None,
     explain: ExplainOpt = False,
     save_plan: SavePlanOpt = None,
     now: NowOpt = None,
@@ -126,17 +174,24 @@ def clean_command(
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Plan a cleanup by rules: what would go, and how much quota it frees."""
-    if not dry_run:
-        # Refuse before reading anything: the real run is a separate, journaled executor.
+    """Clean up by rules: show the plan (--dry-run) or carry it out safely."""
+    if (rules is None) == (plan_file is None):
         raise UsageError(
-            "clean without --dry-run is not available yet: this version only plans",
-            hint="add --dry-run to see the plan; --save-plan FILE keeps it for the real run",
+            "give exactly one of --rules FILE (make a plan) and --plan FILE (run a saved one)"
         )
-    ruleset = load_rules(rules)
-    today = parse_now(now)
+    try:
+        byte_cap = parse_size(max_bytes) if max_bytes is not None else None
+    except UnitError as exc:
+        raise UsageError(f"--max-bytes: {exc}") from exc
     cfg = load_cli_config(config)
-    account = resolve_account(target, cfg).name
+    resolved = resolve_account(target, cfg)
+    account = resolved.name
+    if not dry_run and isinstance(resolved.target, LocalTarget):
+        # Refuse before reading anything: local sources are for scans and plans only.
+        raise UsageError(
+            f"{resolved.target.display()}: the real run changes IMAP accounts only",
+            hint="add --dry-run to see the plan for a local Maildir or mbox",
+        )
     options = ConnectionOptions(
         config=config,
         ca_file=ca_file,
@@ -146,6 +201,67 @@ def clean_command(
         timeout=timeout,
         debug=debug,
     )
+    as_json = choose_format(fmt, json_) is OutputFormat.JSON
+    if plan_file is not None:
+        plan = _load_plan(plan_file, target, account)
+        if dry_run:
+            _render(plan, as_json=as_json, explain=explain, warnings=())
+            return
+    else:
+        assert rules is not None
+        plan, warnings = _make_plan(
+            target, options, cfg, rules, account, parse_now(now), folder, exclude
+        )
+        if save_plan is not None:
+            write_plan_file(plan, save_plan)
+        if dry_run:
+            _render(plan, as_json=as_json, explain=explain, warnings=warnings)
+            if save_plan is not None and not as_json:
+                sys.stderr.write(f"Plan saved to {save_plan}.\n")
+            return
+    code = run_clean(
+        plan,
+        target,
+        options,
+        cfg,
+        yes=yes,
+        max_messages=max_messages,
+        max_bytes=byte_cap,
+        json_=as_json,
+        debug=debug,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+def _load_plan(path: Path, target: str, account: str) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read plan file {path}: {exc.strerror or exc}") from exc
+    try:
+        plan = plan_from_json(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a quotatool plan: {exc}") from exc
+    if plan.target not in (target, account) and plan.account != account:
+        raise UsageError(
+            f"{path} is a plan for {plan.target}, not for {target}",
+            hint="run a plan only against the account it was made for",
+        )
+    return plan
+
+
+def _make_plan(
+    target: str,
+    options: ConnectionOptions,
+    cfg: Config,
+    rules: Path,
+    account: str,
+    today: int,
+    folder: list[str] | None,
+    exclude: list[str] | None,
+) -> tuple[Plan, tuple[str, ...]]:
+    ruleset = load_rules(rules)
     source = open_source(target, options, cfg)
     progress = make_progress()
     try:
@@ -162,11 +278,11 @@ def clean_command(
     finally:
         stop_progress(progress)
         source.close()
-    plan = result.plan
-    if save_plan is not None:
-        write_plan_file(plan, save_plan)
-    warnings = result.inventory.warnings
-    if choose_format(fmt, json_) is OutputFormat.JSON:
+    return result.plan, result.inventory.warnings
+
+
+def _render(plan: Plan, *, as_json: bool, explain: bool, warnings: tuple[str, ...]) -> None:
+    if as_json:
         sys.stdout.write(render_plan_json(plan))
         sys.stdout.flush()
         for line in warnings[:_STDERR_WARNINGS]:
@@ -175,5 +291,3 @@ def clean_command(
             print_warning(f"{len(warnings) - _STDERR_WARNINGS} more scan warnings")
         return
     render_plan_table(plan, stdout_console(), explain=explain, warnings=warnings)
-    if save_plan is not None:
-        sys.stderr.write(f"Plan saved to {save_plan}.\n")

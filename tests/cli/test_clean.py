@@ -73,18 +73,18 @@ def raw_message(subject: str, sender: str = "a@example.org", body: str = "hello\
 # -- the real run is not here yet ----------------------------------------------------------------
 
 
-def test_without_dry_run_is_a_usage_error_naming_the_fix(sample: Path) -> None:
+def test_without_dry_run_a_local_source_is_a_usage_error_naming_the_fix(sample: Path) -> None:
     result = clean(f"maildir:{sample}", "--rules", str(EXAMPLE))
     assert result.exit_code == 2
     assert error_lines(result) == [
-        "quotatool: error: clean without --dry-run is not available yet: this version only plans",
-        "hint: add --dry-run to see the plan; --save-plan FILE keeps it for the real run",
+        f"quotatool: error: maildir:{sample}: the real run changes IMAP accounts only",
+        "hint: add --dry-run to see the plan for a local Maildir or mbox",
     ]
     assert result.stdout == ""
 
 
 def test_without_dry_run_refuses_before_reading_the_rules(tmp_path: Path) -> None:
-    # Even a missing rules file is not looked at: nothing happens without --dry-run.
+    # Even a missing rules file is not looked at: a local source is refused first.
     result = clean("maildir:/nonexistent", "--rules", str(tmp_path / "missing.toml"))
     assert result.exit_code == 2
 
