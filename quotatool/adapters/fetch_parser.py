@@ -69,6 +69,16 @@ _FAST_HEAD = re.compile(
     rb'\* ([0-9]+) FETCH \(UID ([0-9]{1,20}) RFC822\.SIZE ([0-9]{1,20}) INTERNALDATE "([^"\\]*)" '
     rb"FLAGS \(([^()\"{}]*)\) (?:MODSEQ \(([0-9]{1,20})\) )?BODYSTRUCTURE \("
 )
+# One whole response in Dovecot's usual shape, up to its header literal: the items of
+# _FAST_HEAD, a BODYSTRUCTURE without literals or braces, and the header item. No CR or LF
+# before the literal marker, so this is one line to the framing loop too; the item name holds
+# no "[", so the " BODY[" after the BODYSTRUCTURE is the last one, as _parse_fast finds it.
+_WHOLE = re.compile(
+    rb"\* ([0-9]+) FETCH \(UID ([0-9]{1,20}) RFC822\.SIZE ([0-9]{1,20}) "
+    rb'INTERNALDATE "([^"\\\r\n]*)" '
+    rb"FLAGS \(([^()\"{}\r\n]*)\) (?:MODSEQ \(([0-9]{1,20})\) )?"
+    rb'BODYSTRUCTURE (\([^\r\n{}]*\)) BODY\[[^\[\]"\r\n{}]*\] \{([0-9]{1,20})\}\r\n'
+)
 _UID_SALVAGE = re.compile(rb"[( ]UID ([0-9]{1,20})[ )]", re.IGNORECASE)
 _SIZE_SALVAGE = re.compile(rb"[( ]RFC822\.SIZE ([0-9]{1,20})[ )]", re.IGNORECASE)
 # RFC 3501 §9 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz", day space-padded or one digit.
@@ -184,7 +194,16 @@ class FetchStreamParser:
         buf = self._buf
         pos, line, scan, lits = self._pos, self._line, self._scan, self._lits
         leftover = b""
+        whole = _WHOLE.match
         while True:
+            if scan == pos and not lits:
+                # At the start of a response: most are one regex match away (see _whole).
+                m = whole(buf, pos)
+                if m is not None:
+                    nxt = self._whole(buf, pos, m, out)
+                    if nxt:
+                        pos = line = scan = nxt
+                        continue
             i = buf.find(_CRLF, scan)
             if i < 0:
                 if len(buf) - line > _MAX_LINE or len(buf) - pos > self._max_response:
@@ -371,6 +390,52 @@ class FetchStreamParser:
             self._keep_untagged(bytes(buf[pos:end]))
         else:
             out.append(raw)
+        return end
+
+    def _whole(self, buf: bytearray, pos: int, m: re.Match[bytes], out: list[RawFetch]) -> int:
+        """Take a response that ``_WHOLE`` matched at ``pos``; return its end, 0 to decline.
+
+        The result is what the framing loop and :meth:`_parse_fast` give for the same bytes
+        (the literal is the line's only one, the same checks bound it); anything they would
+        treat differently, or that is incomplete, is declined and takes that general way.
+        """
+        start = m.end()
+        n = int(m[8])
+        lend = start + n
+        end = lend + 3
+        if (
+            end > len(buf)
+            or not buf.startswith(b")\r\n", lend)
+            or n > self.max_literal
+            or lend - pos > self._max_response
+        ):
+            return 0
+        bs = self._bodystructure(m[7])
+        if bs is None:
+            return 0
+        flag_text = m[5]
+        flags = self._flag_text_cache.get(flag_text)
+        if flags is None:
+            if len(self._flag_text_cache) > _CACHE_MAX:
+                self._flag_text_cache.clear()
+            flags = self._flag_text_cache[flag_text] = self._flags(tuple(flag_text.split()))
+        try:
+            date = self._internaldate(m[4])
+        except _Malformed:
+            return 0
+        modseq = m[6]
+        out.append(
+            RawFetch(
+                int(m[1]),
+                int(m[2]),
+                int(m[3]),
+                date,
+                flags,
+                None if modseq is None else int(modseq),
+                bs,
+                bytes(buf[start:lend]),
+            )
+        )
         return end
 
     def _other(self, line: bytes) -> None:

@@ -394,6 +394,29 @@ def test_literal_forms(marker: bytes) -> None:
     assert msg.error is None
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [
+        ONE,
+        ONE.replace(b"FLAGS ()", b"FLAGS (\\Seen $Junk) MODSEQ (77)"),
+        ONE.replace(b'"7bit"', b'"7b\\"it"'),  # an escape: the general path builds it
+        ONE.replace(b'"7bit"', b'"a) BODY[X] {2}"'),  # an item name inside a string
+        ONE.replace(b"BODY[HEADER.FIELDS (FROM", b"BODY[HEADER.FIELDS ([FROM"),
+        ONE.replace(b"{5}\r\nabcde)", b"{5}\r\nabcde x)"),  # more after the literal
+        ONE.replace(b"{5}\r\nabcde)", b"{4}\r\nabcde)"),  # a wrong literal count
+        ONE.replace(b"07:23:36", b"27:23:36"),  # a bad INTERNALDATE
+        ONE.replace(b"FLAGS ()", b"FLAGS (\r\n)"),  # a line break before the literal
+    ],
+)
+def test_whole_response_path_agrees_with_the_framing_loop(variant: bytes) -> None:
+    stream = ONE + variant + ONE.replace(b"* 4 ", b"* 5 ") + TAGGED
+    whole = feed_all(FetchStreamParser(TAG), stream)
+    # Fed a byte at a time, no response is ever complete at its start: the general way.
+    bytewise = FetchStreamParser(TAG)
+    assert [m for i in range(len(stream)) for m in bytewise.feed(stream[i : i + 1])] == whole
+    assert [m.seq for m in whole][-1] == 5
+
+
 def test_items_in_any_order_and_case() -> None:
     stream = (
         b"* 4 FETCH (body[HEADER.FIELDS (FROM)] {3}\r\nxyz flags (\\Seen) bodystructure"
