@@ -342,8 +342,13 @@ def _walk(bs: object, section: str, out: list[Attachment], depth: int) -> str:
         assert type(bs) is tuple
         parts, subtype, _ = _split_multipart(bs, section)
         for k, child in enumerate(parts, start=1):
+            if depth < MAX_DEPTH and _plain_leaf(child) is not None:
+                continue  # nothing to collect, no section string to build
             _walk(child, _child_section(section, k), out, depth + 1)
         return _ctype(b"multipart", subtype or b"mixed")
+    ctype = _plain_leaf(bs)
+    if ctype is not None:
+        return ctype
     part, ctype, encoding, size = _basic(bs, section)
     md5, inner = _layout(part, ctype)
     disposition, disp_params = _disposition(_ext(part, md5 + 1))
@@ -361,6 +366,36 @@ def _walk(bs: object, section: str, out: list[Attachment], depth: int) -> str:
         )
     elif inner is not None:
         _walk(inner, _enclosed_section(section, inner), out, depth + 1)
+    return ctype
+
+
+def _plain_leaf(bs: object) -> str | None:
+    """Return the content type of a well-formed leaf that is no attachment and encloses nothing.
+
+    Most parts of most messages are such leaves (text, HTML, inline parts without a name);
+    this decides them with a few type checks. ``None`` means "look closer": the part may be an
+    attachment, a ``message/*`` part, or malformed, and :func:`_walk` gives the full answer.
+    """
+    if type(bs) is not tuple or len(bs) < 7:
+        return None
+    mtype, subtype, encoding = bs[0], bs[1], bs[5]
+    if (
+        type(mtype) is not bytes
+        or type(subtype) is not bytes
+        or type(bs[6]) is not int
+        or (encoding is not None and type(encoding) is not bytes)
+    ):
+        return None
+    ctype = _ctype(mtype, subtype)
+    if ctype.startswith("message/"):
+        return None
+    n = len(bs)
+    # The disposition follows md5, which follows the line count of text parts (see _layout).
+    disposition = 9 if n >= 8 and type(bs[7]) is int and ctype.startswith("text/") else 8
+    if disposition < n and bs[disposition] is not None:
+        return None
+    if _has_param(bs[2], b"name"):
+        return None
     return ctype
 
 

@@ -174,6 +174,20 @@ def parse_to(value: str) -> tuple[str, ...]:
     return tuple(addr for _, addr in email.utils.getaddresses([value]) if addr)
 
 
+# Dates are nearly unique per message but their days are not: a bounded cache of days since
+# the epoch saves a datetime.date per message.
+@functools.lru_cache(maxsize=8192)
+def _days(day: str, mon: str, year: str) -> int | None:
+    """Return days since 1970-01-01 of a (day, month name, year), ``None`` when invalid."""
+    month = _MONTHS.get(mon.lower())
+    if month is None:
+        return None
+    try:
+        return datetime.date(int(year), month, int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+
+
 def parse_date(value: str) -> int | None:
     """Return an RFC 5322 ``Date:`` as POSIX seconds, ``None`` when it cannot be read.
 
@@ -181,15 +195,14 @@ def parse_date(value: str) -> int | None:
     """
     m = _DATE.match(value)
     if m is not None:
-        month = _MONTHS.get(m[2].lower())
-        hh, mm, ss = int(m[4]), int(m[5]), int(m[6] or 0)
-        if month is not None and hh < 24 and mm < 60 and ss < 60:
-            try:
-                days = datetime.date(int(m[3]), month, int(m[1])).toordinal() - _EPOCH_ORDINAL
-            except ValueError:
+        day, mon, year, h, mi, s, sign, zh, zm = m.groups()
+        hh, mm, ss = int(h), int(mi), int(s or 0)
+        if hh < 24 and mm < 60 and ss < 60:
+            days = _days(day, mon, year)
+            if days is None:
                 return None
-            zone = int(m[8]) * 3600 + int(m[9]) * 60
-            if m[7] == "-":
+            zone = int(zh) * 3600 + int(zm) * 60
+            if sign == "-":
                 zone = -zone
             return days * 86400 + hh * 3600 + mm * 60 + ss - zone
     try:
@@ -201,20 +214,41 @@ def parse_date(value: str) -> int | None:
         return None
 
 
+# Senders, recipients and many subjects repeat across a mailbox; what a message carries
+# uniquely (Date, Message-ID) is not cached.
+@functools.lru_cache(maxsize=4096)
+def _sender(value: str) -> tuple[str, str]:
+    """Return (lower-case address, decoded display name) of a ``From:`` value."""
+    name, addr = parse_from(value)
+    return addr.lower(), decode_words(name) if name else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _recipients(value: str) -> tuple[str, ...]:
+    return tuple(a.lower() for a in parse_to(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(value: str) -> str:
+    return decode_words(value)
+
+
 def parse_header_fields(raw: bytes) -> HeaderFields:
     """Parse a raw header block (CRLF or LF line ends, folded lines allowed)."""
     fields = _split_fields(raw)
-    from_value = fields.get("from")
-    from_name, from_addr = parse_from(from_value) if from_value else ("", "")
-    to_value = fields.get("to")
-    date_value = fields.get("date")
-    list_id = fields.get("list-id")
+    get = fields.get
+    from_value = get("from")
+    from_addr, from_name = _sender(from_value) if from_value else ("", "")
+    to_value = get("to")
+    subject = get("subject")
+    date_value = get("date")
+    list_id = get("list-id")
     return HeaderFields(
-        from_addr=from_addr.lower(),
-        from_name=decode_words(from_name) if from_name else "",
-        to=tuple(a.lower() for a in parse_to(to_value)) if to_value else (),
-        subject=decode_words(fields.get("subject", "")),
-        date=parse_date(date_value) if date_value else None,
-        message_id=fields.get("message-id") or None,
-        list_id=decode_words(list_id) if list_id is not None else None,
+        from_addr,
+        from_name,
+        _recipients(to_value) if to_value else (),
+        _decoded(subject) if subject else "",
+        parse_date(date_value) if date_value else None,
+        get("message-id") or None,
+        _decoded(list_id) if list_id is not None else None,
     )
