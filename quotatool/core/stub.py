@@ -45,7 +45,7 @@ import hashlib
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import humanize
@@ -229,7 +229,7 @@ def _layout(encoding: str, body: bytes, payload: bytes, eol: bytes) -> Layout:
     else:
         candidates.extend(Layout(encoding, eol=eol, codec=codec) for codec in _QP_CODECS)
         fallback = Layout(encoding, eol=eol, exact=False)
-    for layout in candidates:
+    for layout in (*candidates, replace(fallback, exact=True)):
         if encode_body(payload, layout) == body:
             return layout
     return fallback

@@ -327,3 +327,29 @@ def test_plan_estimate_matches_the_stub_that_is_written() -> None:
             "2", "application/pdf", part.filename, part.encoded_size, part.size, "base64"
         )
         assert stub_size(att, STORE) == estimate
+
+
+@pytest.mark.parametrize(
+    ("body", "exact"),
+    [
+        (b"", True),  # an empty attachment
+        (b"QUJD\r\nREVG\r\n", True),  # 4-character lines
+        (b"QUJDREVG", True),  # one line, no line end
+        (b"QUJD\r\nREVG\n", False),  # mixed line ends: no layout writes that
+        (b"QU JDREVG\r\n", False),  # stray white space
+    ],
+)
+def test_exactness_of_base64_layouts(body: bytes, exact: bool) -> None:
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
+        b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + body
+        + b"\r\n--q--\r\n"
+    )
+    part = detach(raw, "1")
+    assert part.payload == (b"ABCDEF" if body else b"")
+    assert part.exact is exact
+    new = stub_message(raw, [part], {"1": "file:///o/" + part.key}, moved_at=0, op_id="x")
+    back = restore_message(new, {"1": part.payload}, op_id=None)
+    assert (back == raw) is exact
+    assert email_payloads(back) == email_payloads(raw)
