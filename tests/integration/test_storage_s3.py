@@ -73,7 +73,7 @@ def test_a_corrupted_object_is_detected_and_replaced(s3_bucket: S3Bucket) -> Non
     assert b"".join(store.get(KEY)) == DATA
 
 
-def test_missing_objects_and_bad_credentials(s3_bucket: S3Bucket) -> None:
+def test_missing_objects_keys_and_buckets(s3_bucket: S3Bucket) -> None:
     store = open_store(s3_bucket.url(), s3_bucket.config())
     assert store.head(KEY) is None
     with pytest.raises(ObjectMissingError, match="not in the store"):
