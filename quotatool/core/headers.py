@@ -62,13 +62,12 @@ _FIELD = re.compile(
 )
 # RFC 2047 §2 encoded-word; RFC 2231 §5 allows "charset*language".
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?=")
+# Field names as mailers usually write them, to skip a str.lower() per field; any other
+# spelling is lowered.
 _WANTED = {
-    "from": "from",
-    "to": "to",
-    "subject": "subject",
-    "date": "date",
-    "message-id": "message-id",
-    "list-id": "list-id",
+    spelling: name
+    for name in ("from", "to", "subject", "date", "message-id", "list-id")
+    for spelling in {name, name.title(), name.upper(), name.title().replace("-Id", "-ID")}
 }
 
 
