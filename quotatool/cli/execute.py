@@ -87,13 +87,14 @@ def run_clean(
     if not plan.actions:
         sys.stderr.write("Nothing to do: the plan has no actions.\n")
         return int(ExitCode.OK)
-    # The account, not the way to it: a run through another port or TLS mode must meet the
-    # same lock and journal.
+    # The journal (and its lock) belong to the account, not the way to it: a rerun through
+    # another port or TLS mode must find the same journal. The second lock uses the key
+    # `check` and the multi-account commands lock with (the URL), so they exclude a clean.
     key = f"{where.user}@{where.host.lower()}"
     if not yes:
         _confirm(plan, where.display())
     directory = state_dir()
-    with AccountLock(key, directory):
+    with AccountLock(key, directory), AccountLock(where.display(), directory):
         journal = SqliteJournal(journal_path(directory, lock_file_name(key)))
         if debug:
             sys.stderr.write(f"journal: {journal.path}\n")

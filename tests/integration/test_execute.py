@@ -451,3 +451,25 @@ def test_state_is_private_and_holds_no_secret(
     assert fresh_user.password not in run.stdout + run.stderr
     assert hashlib.sha256(b"").hexdigest() not in run.stdout  # no empty archive copies
     assert os.environ.get("QUOTATOOL_PASSWORD") != fresh_user.password
+
+
+# -- one run per account ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("held", ["account", "url"])
+def test_a_second_run_on_the_account_exits_at_once(
+    dovecot: DovecotServer, fresh_user: MailUser, tmp_path: Path, held: str
+) -> None:
+    from quotatool.adapters.lock import AccountLock
+
+    _seed(dovecot, fresh_user, "del-1")
+    plan = make_plan(dovecot, fresh_user, rules(rule("d", "del-*", "delete")))
+    state = tmp_path / "state"
+    # What clean locks by itself (the account) and what `check` locks too (the URL).
+    url = f"imaps://{fresh_user.name}@{dovecot.host}:{dovecot.imaps_port}"
+    key = f"{fresh_user.name}@{dovecot.host}" if held == "account" else url
+    with AccountLock(key, state):
+        run = run_plan(dovecot, fresh_user, save_plan(plan, tmp_path / "p.json"), state)
+    assert run.returncode == 6, run.stderr
+    assert "another quotatool run" in run.stderr
+    assert _ids(dovecot, fresh_user) == ["<del-1@exec.test>"]
