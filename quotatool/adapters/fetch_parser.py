@@ -47,7 +47,9 @@ _SHAPES_MAX = 4096
 # Numbers for the shape key: "0123" is not a number to imapclient (nor here), so a leading
 # zero splits into "0" and "123", which leaves "##" in the key and sends it the general way.
 _NUMBER = re.compile(rb"(0|[1-9][0-9]*)")
-_SHAPE_TOKEN = re.compile(rb'[()"#]|[^\s()"#]+')
+# "#" stays inside an atom here, so a number glued to text ("a1", "7BIT", "0123") shows as an
+# atom holding "#" and the shape is refused.
+_SHAPE_TOKEN = re.compile(rb'[()"]|[^\s()"]+')
 _MAX_UNTAGGED_LINE = 1024
 _SALVAGE_WINDOW = 64 * 1024
 

@@ -417,6 +417,14 @@ def test_whole_response_path_agrees_with_the_framing_loop(variant: bytes) -> Non
     assert [m.seq for m in whole][-1] == 5
 
 
+@pytest.mark.parametrize("atom", [b"7BIT", b"0123", b"00", b"a1", b"1a", b"#", b"1#2"])
+def test_atoms_holding_digits_are_atoms_like_imapclient(atom: bytes) -> None:
+    bs = b'("text" "plain" NIL NIL NIL %s 10 1 NIL NIL NIL NIL)' % atom
+    _, [msg] = one(ONE.replace(b'("text" "plain" NIL NIL NIL "7bit" 10 1 NIL NIL NIL NIL)', bs))
+    assert msg.error is None
+    assert msg.bodystructure == parse_response([bs])[0]
+
+
 def test_items_in_any_order_and_case() -> None:
     stream = (
         b"* 4 FETCH (body[HEADER.FIELDS (FROM)] {3}\r\nxyz flags (\\Seen) bodystructure"
