@@ -8,7 +8,6 @@ import typer
 
 from quotatool import __version__
 from quotatool.cli.check import CheckCommand, check_command
-from quotatool.cli.check import CheckCommand, check_command
 from quotatool.cli.clean import clean_command
 from quotatool.cli.demo import demo_command
 from quotatool.cli.rules_cmd import rules_app
@@ -42,7 +41,6 @@ def _root(
 
 app.command("scan")(scan_command)
 app.command("demo")(demo_command)
-app.command("check", cls=CheckCommand)(check_command)
 app.command("check", cls=CheckCommand)(check_command)
 app.command("clean")(clean_command)
 app.add_typer(rules_app, name="rules")
