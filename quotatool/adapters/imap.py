@@ -10,6 +10,7 @@ imapclient's general response parser costs about 0.3 ms per message, which turns
 from __future__ import annotations
 
 import contextlib
+import functools
 import imaplib
 import socket
 import ssl
@@ -152,7 +153,13 @@ def _install_trace(imap: imaplib.IMAP4, trace: _Trace) -> None:
     imap.read = traced_read  # type: ignore[method-assign]
 
 
+@functools.lru_cache(maxsize=8)
 def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Return the verifying client context, one per CA file for the whole process.
+
+    Loading the system CA bundle costs ~50 ms and holds the GIL; ``check --all --jobs N``
+    connects to many accounts at once. An SSLContext is safe to share between threads.
+    """
     context = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
     if ca_file is not None:
         try:
