@@ -211,8 +211,11 @@ class ScanRun:
     document: dict[str, Any]
 
 
-def quotatool_scan(server: DovecotServer, workdir: Path) -> ScanRun:
-    """Run ``quotatool scan --json`` as the user would; measure its wall time and peak RSS."""
+def quotatool_scan(server: DovecotServer, workdir: Path, source: Path | None = None) -> ScanRun:
+    """Run ``quotatool scan --json`` as the user would; measure its wall time and peak RSS.
+
+    ``source`` is another checkout's directory to import quotatool from instead.
+    """
     argv = [
         sys.executable,
         "-m",
@@ -226,11 +229,16 @@ def quotatool_scan(server: DovecotServer, workdir: Path) -> ScanRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTATOOL_")}
     env["QUOTATOOL_PASSWORD"] = server.users[USER]
     env["XDG_CONFIG_HOME"] = str(workdir)  # no config file of the person running this
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     out_path = workdir / "scan.json"
     err_path = workdir / "scan.stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        # cwd: "python -m" puts the working directory first on sys.path, before PYTHONPATH.
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=workdir
+        )
         # wait4 gives this one child's rusage (RUSAGE_CHILDREN would mix in doveadm).
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - start
@@ -373,6 +381,12 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="seed again even when cached")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process part")
     parser.add_argument("--profile", action="store_true", help="cProfile an in-process scan")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="also time (c) importing quotatool from DIR (another checkout), in the same rounds",
+    )
     args = parser.parse_args()
     repeat = max(args.repeat, 1)
 
@@ -393,6 +407,7 @@ def main() -> None:
         floor: list[float] = []
         doveadm: list[float] = []
         runs: list[ScanRun] = []
+        other: list[ScanRun] = []
         with tempfile.TemporaryDirectory(prefix="qt-bench-") as tmp:
             for _ in range(repeat):
                 floor.append(floor_fetch(options)[0])
@@ -400,6 +415,10 @@ def main() -> None:
                 run = quotatool_scan(server, Path(tmp))
                 check_totals(run.document, seeded)
                 runs.append(run)
+                if args.compare is not None:
+                    run = quotatool_scan(server, Path(tmp), args.compare)
+                    check_totals(run.document, seeded)
+                    other.append(run)
         best_a, best_b = min(floor), min(doveadm)
         best_c = min(r.seconds for r in runs)
         rss = max(r.max_rss for r in runs)
@@ -421,6 +440,14 @@ def main() -> None:
             f"(target < {TARGET_RSS_MIB} MiB); totals match the seeded mailbox"
         )
         print(f"quotatool CPU (user + system): {cpu:.2f} s, {cpu / n * 1e6:.1f} µs/message")
+        if other:
+            best_o = min(r.seconds for r in other)
+            cpu_o = min(r.cpu for r in other)
+            print(
+                f"quotatool from {args.compare}: {best_o:.2f} s "
+                f"[{_fmt([r.seconds for r in other])}], {best_o / best_a:.2f}x the floor, "
+                f"CPU {cpu_o:.2f} s, peak RSS {max(r.max_rss for r in other) / MIB:,.0f} MiB"
+            )
 
         if not args.no_breakdown:
             print("\nin process, CPU time over the captured FETCH bytes (best of the rounds):")
