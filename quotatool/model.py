@@ -248,6 +248,8 @@ class Offload:
     """Store URL (``file://...``, ``s3://...``) or the name of a store in the config file."""
     parts: tuple[OffloadPart, ...]
     """The parts to move, in section order."""
+    include_signed: bool = False
+    """The rule opted in to rewriting parts under a signed or encrypted structure."""
 
     @property
     def kind(self) -> str:
@@ -398,3 +400,20 @@ class Plan:
     """Totals."""
     notes: tuple[str, ...] = ()
     """Plan-wide remarks (e.g. that archiving within the quota root frees nothing)."""
+
+
+# -- offloaded objects ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object as verified in a store."""
+
+    key: str
+    """Content-addressed key."""
+    size: int
+    """Octets, counted by us."""
+    sha256: str
+    """SHA-256 in lower-case hex, computed by us."""
+    url: str
+    """Where it is, as a URL (``file://...``, ``s3://...``): what a stub records."""

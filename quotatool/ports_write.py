@@ -7,33 +7,42 @@ small. Like ``ports.py`` this module imports only the model: adapters implement 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from quotatool.errors import QuotatoolError
-from quotatool.model import QuotaResource, Uid, UidValidity
+from quotatool.errors import ExitCode, QuotatoolError
+from quotatool.model import QuotaResource, StoredObject, Uid, UidValidity
 
 __all__ = [
+    "AppendedMessage",
     "ArchiveBlock",
     "ArchiveItem",
+    "Data",
     "DestinationError",
     "JournalRecord",
     "LocalArchive",
     "MailboxWriter",
     "MessageState",
+    "ObjectMismatchError",
+    "ObjectMissingError",
+    "ObjectStore",
     "OpenedFolder",
     "StepState",
+    "StoreConfig",
+    "StoreError",
+    "StoreUnavailableError",
     "WriteJournal",
 ]
 
-StepState = Literal["intent", "copied", "written", "aborted", "done"]
+StepState = Literal["intent", "copied", "written", "appended", "aborted", "done"]
 """Where a step stands in the journal.
 
 ``intent``: about to send the mutating command(s); ``copied``: the archive copy in an IMAP
 folder is verified (COPY fallback); ``written``: the local archive file is written, synced and
-verified; ``aborted``: a torn local write was rolled back, the step starts over; ``done``: the
-original is gone and the archive (if any) verified.
+verified; ``appended``: the rewritten message of an offload or restore was APPENDed (its UID
+is in the detail) but not yet verified; ``aborted``: a torn local write was rolled back, the
+step starts over; ``done``: the original is gone and the archive or rewritten copy verified.
 """
 
 
@@ -136,8 +145,34 @@ class MailboxWriter(Protocol):
     def fetch_raw(self, uids: Sequence[Uid]) -> dict[Uid, bytes]:
         """Return the raw messages (``BODY.PEEK[]``, which sets no Seen flag)."""
 
+    def append(
+        self, folder: str, raw: bytes, flags: frozenset[str], internaldate: int
+    ) -> AppendedMessage:
+        """APPEND ``raw`` with ``flags`` and INTERNALDATE; return what APPENDUID says.
+
+        Raises DestinationError when the server refuses (over quota, too big): nothing was
+        stored. A lost connection raises ServerUnavailableError: the message may or may not
+        be stored, and the caller must search for its marker before anything else (fact 4).
+        """
+
+    def search_header(self, name: str, value: str) -> list[Uid]:
+        """``UID SEARCH HEADER name value`` in the selected folder (a substring match).
+
+        An empty ``value`` finds every message that has the field (RFC 3501 §6.4.4).
+        """
+
     def close(self) -> None:
         """Log out (LOGOUT never expunges, unlike CLOSE: RFC 3501 §6.4.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendedMessage:
+    """Where an APPEND put a message, from its ``APPENDUID`` response code (RFC 4315 §3)."""
+
+    uidvalidity: UidValidity
+    """The destination's UIDVALIDITY as the server reported it."""
+    uid: Uid
+    """The new message's UID."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +241,7 @@ class JournalRecord:
     uid: Uid
     """The message."""
     action: str
-    """``delete`` or ``archive``."""
+    """``delete``, ``archive``, ``offload`` or ``restore``."""
     destination: str | None
     """Archive destination (folder or ``mbox:``/``maildir:`` path), ``None`` for delete."""
     state: StepState
@@ -228,3 +263,86 @@ class WriteJournal(Protocol):
 
     def pending_local(self) -> list[JournalRecord]:
         """Return the local-archive steps whose last record is ``intent``."""
+
+
+# -- object stores (offload and restore) -----------------------------------------------------------
+
+Data = bytes | Iterable[bytes]
+"""A payload: whole, or as chunks streamed from elsewhere."""
+
+
+class StoreError(QuotatoolError):
+    """An object store failed or refused an operation."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached (server down, network, timeout)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class ObjectMissingError(StoreError):
+    """The object is not in the store."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ObjectMismatchError(StoreError):
+    """Data does not match its recorded size or SHA-256 (on the way in, or as stored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """How to reach a store, beyond its URL (a ``[stores.NAME]`` table of the config file).
+
+    Secrets arrive resolved: the config layer resolves secret specs when a store is opened.
+    """
+
+    endpoint: str | None = None
+    """S3 API endpoint URL (MinIO, R2, B2, Wasabi...); ``None`` for AWS."""
+    region: str | None = None
+    """S3 region; ``None`` lets the library decide (``us-east-1`` for most non-AWS servers)."""
+    access_key_id: str | None = field(default=None, repr=False)
+    """S3 access key id; ``None`` to use the environment or instance credentials."""
+    secret_access_key: str | None = field(default=None, repr=False)
+    """S3 secret access key."""
+    session_token: str | None = field(default=None, repr=False)
+    """S3 session token for temporary credentials."""
+    virtual_hosted: bool = False
+    """Use ``bucket.host`` URLs instead of ``host/bucket`` (path style works everywhere)."""
+    allow_http: bool = False
+    """Allow a plain-HTTP endpoint (a loopback test server); off by default."""
+    timeout: float = 60.0
+    """Seconds one request may take."""
+    retries: int = 3
+    """Retries of a failed request before the store is reported unavailable."""
+    link_url: str | None = None
+    """Template of a human-facing link shown in the stub (``{key}``, ``{sha256}``...)."""
+
+
+class ObjectStore(Protocol):
+    """A place that keeps payloads under content-addressed keys (``quotatool.storage``)."""
+
+    def describe(self) -> str:
+        """Return the store as the user may see it (never with secrets)."""
+
+    def url_for(self, key: str) -> str:
+        """Return the URL of ``key`` in this store (recorded in stubs)."""
+
+    def put(self, key: str, data: Data, *, sha256: str, size: int) -> StoredObject:
+        """Store ``data`` under ``key`` and return it verified.
+
+        The data's SHA-256 and size are computed while it streams; when they differ from
+        ``sha256`` / ``size`` nothing is stored (ObjectMismatchError). An object already
+        stored under ``key`` with the right content is kept (a retry is idempotent); one that
+        does not verify is replaced.
+        """
+
+    def get(self, key: str) -> Iterator[bytes]:
+        """Yield the object's octets in chunks; ObjectMissingError when there is none."""
+
+    def head(self, key: str) -> int | None:
+        """Return the stored object's size, ``None`` when there is none."""
+
+    def verify(self, key: str, *, sha256: str, size: int) -> StoredObject:
+        """Read the object back and check size and SHA-256 (ObjectMismatchError if not)."""

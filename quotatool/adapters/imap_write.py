@@ -18,7 +18,7 @@ from __future__ import annotations
 import imaplib
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -27,7 +27,7 @@ from imapclient.response_parser import parse_fetch_response
 from quotatool.adapters.imap import ImapConnectOptions, ImapSource
 from quotatool.errors import FolderNotFoundError, ProtocolError, QuotatoolError
 from quotatool.model import Uid, UidValidity
-from quotatool.ports_write import DestinationError, MessageState, OpenedFolder
+from quotatool.ports_write import AppendedMessage, DestinationError, MessageState, OpenedFolder
 
 __all__ = ["MAX_UIDS_PER_COMMAND", "ImapMailbox", "parse_uid_set", "uid_set"]
 
@@ -38,6 +38,10 @@ _STATE_ITEMS = [b"RFC822.SIZE", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[HEADER.FI
 _HEADER_KEY = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*?)\s*$", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 _CODE = re.compile(rb"\[(COPYUID|MODIFIED) ([^\]]*)\]")
+_APPENDUID = re.compile(rb"\[APPENDUID ([0-9]+) ([0-9]+)\]")
+# RFC 3501 §9 atom-specials plus the quoted-string specials: a header name must be a plain atom.
+_FIELD_NAME = re.compile(r"\A[A-Za-z0-9-]{1,76}\Z")
+_SEARCH_VALUE = re.compile(r"\A[\x20-\x7e]{0,200}\Z")
 
 
 def uid_set(uids: Iterable[int]) -> str:
@@ -230,7 +234,47 @@ class ImapMailbox(ImapSource):
                     out[Uid(int(uid))] = raw
         return out
 
+    def search_header(self, name: str, value: str) -> list[Uid]:
+        # imapclient's search() would send the value as a literal when it has odd characters;
+        # both are checked to be printable ASCII here, so a quoted string is enough.
+        if not _FIELD_NAME.match(name) or not _SEARCH_VALUE.match(value):
+            raise ValueError(f"cannot search for header {name!r} = {value!r}")
+        quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        typ, data = self._command("SEARCH", "HEADER", name, quoted)
+        found: list[Uid] = []
+        for line in self._client._imap.untagged_responses.pop("SEARCH", []):
+            found.extend(Uid(int(n)) for n in line.split())
+        if typ != "OK":
+            raise ProtocolError(f"{self._where}: UID SEARCH HEADER failed: {_text(data)}")
+        return sorted(set(found))
+
     # -- mutating -----------------------------------------------------------------------------
+
+    def append(
+        self, folder: str, raw: bytes, flags: frozenset[str], internaldate: int
+    ) -> AppendedMessage:
+        when = datetime.fromtimestamp(internaldate, UTC)
+        # RFC 3501 §6.3.11: \Recent cannot be set by a client.
+        wanted = tuple(sorted(f for f in flags if f.lower() != "\\recent"))
+        try:
+            response = self._client.append(folder, raw, flags=wanted, msg_time=when)
+        except IMAPClientAbortError as exc:
+            raise self._error(exc, f"APPEND to {folder}") from exc
+        except IMAPClientError as exc:
+            # NO [OVERQUOTA], NO [TOOBIG], a refused folder: nothing was stored.
+            raise DestinationError(f"APPEND to {folder!r} refused: {exc}") from exc
+        except Exception as exc:
+            raise self._error(exc, f"APPEND to {folder}") from exc
+        text = response if isinstance(response, bytes) else str(response).encode()
+        match = _APPENDUID.search(text)
+        if match is None:
+            # SAFETY.md fact 2: without APPENDUID nothing says which message is ours.
+            raise ProtocolError(
+                f"{self._where}: APPEND to {folder} gave no APPENDUID (UIDPLUS): {_text([text])}"
+            )
+        return AppendedMessage(
+            uidvalidity=UidValidity(int(match.group(1))), uid=Uid(int(match.group(2)))
+        )
 
     def _command(self, *args: str) -> tuple[str, list[Any]]:
         """Send ``UID <args>`` with the response codes we read cleared first (fact 3)."""

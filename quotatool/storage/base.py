@@ -12,10 +12,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Protocol
 
-from quotatool.errors import ExitCode, QuotatoolError
+from quotatool.model import StoredObject
+from quotatool.ports_write import (
+    Data,
+    ObjectMismatchError,
+    ObjectMissingError,
+    StoreConfig,
+    StoreError,
+    StoreUnavailableError,
+)
+from quotatool.ports_write import ObjectStore as Store
 
 __all__ = [
     "KEY_PATTERN",
@@ -39,99 +46,9 @@ KEY_PATTERN = re.compile(r"\Asha256/([0-9a-f]{2})/([0-9a-f]{2})/(\1\2[0-9a-f]{60
 CHUNK = 1024 * 1024
 """Octets read or written at a time while streaming."""
 
-Data = bytes | Iterable[bytes]
-"""A payload: whole, or as chunks streamed from elsewhere."""
-
-
-class StoreError(QuotatoolError):
-    """An object store failed or refused an operation."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store cannot be reached (server down, network, timeout)."""
-
-    exit_code = ExitCode.UNAVAILABLE
-
-
-class ObjectMissingError(StoreError):
-    """The object is not in the store."""
-
-    exit_code = ExitCode.NOT_FOUND
-
-
-class ObjectMismatchError(StoreError):
-    """Data does not match its recorded size or SHA-256 (on the way in, or as stored)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    """An object as verified in a store."""
-
-    key: str
-    """Content-addressed key."""
-    size: int
-    """Octets, counted by us."""
-    sha256: str
-    """SHA-256 in lower-case hex, computed by us."""
-    url: str
-    """Where it is, as a URL (``file://...``, ``s3://...``): what a stub records."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreConfig:
-    """How to reach a store, beyond its URL (a ``[stores.NAME]`` table of the config file).
-
-    Secrets arrive resolved: the config layer resolves secret specs when a store is opened.
-    """
-
-    endpoint: str | None = None
-    """S3 API endpoint URL (MinIO, R2, B2, Wasabi...); ``None`` for AWS."""
-    region: str | None = None
-    """S3 region; ``None`` lets the library decide (``us-east-1`` for most non-AWS servers)."""
-    access_key_id: str | None = field(default=None, repr=False)
-    """S3 access key id; ``None`` to use the environment or instance credentials."""
-    secret_access_key: str | None = field(default=None, repr=False)
-    """S3 secret access key."""
-    session_token: str | None = field(default=None, repr=False)
-    """S3 session token for temporary credentials."""
-    virtual_hosted: bool = False
-    """Use ``bucket.host`` URLs instead of ``host/bucket`` (path style works everywhere)."""
-    allow_http: bool = False
-    """Allow a plain-HTTP endpoint (a loopback test server); off by default."""
-    timeout: float = 60.0
-    """Seconds one request may take."""
-    retries: int = 3
-    """Retries of a failed request before the store is reported unavailable."""
-    link_url: str | None = None
-    """Template of a human-facing link shown in the stub (``{key}``, ``{sha256}``...)."""
-
-
-class Store(Protocol):
-    """A place that keeps payloads under content-addressed keys."""
-
-    def describe(self) -> str:
-        """Return the store as the user may see it (never with secrets)."""
-
-    def url_for(self, key: str) -> str:
-        """Return the URL of ``key`` in this store (recorded in stubs)."""
-
-    def put(self, key: str, data: Data, *, sha256: str, size: int) -> StoredObject:
-        """Store ``data`` under ``key`` and return it verified.
-
-        The data's SHA-256 and size are computed while it streams; when they differ from
-        ``sha256`` / ``size`` nothing is stored (ObjectMismatchError). An object already
-        stored under ``key`` with the right content is kept (a retry is idempotent); one that
-        does not verify is replaced.
-        """
-
-    def get(self, key: str) -> Iterator[bytes]:
-        """Yield the object's octets in chunks; ObjectMissingError when there is none."""
-
-    def head(self, key: str) -> int | None:
-        """Return the stored object's size, ``None`` when there is none."""
-
-    def verify(self, key: str, *, sha256: str, size: int) -> StoredObject:
-        """Read the object back and check size and SHA-256 (ObjectMismatchError if not)."""
+# The interface, its errors and values live in quotatool.ports_write and quotatool.model, so
+# that services depend on the Protocol and never on this package (pyproject's layer contract);
+# they are re-exported here for the backends and for callers of quotatool.storage.
 
 
 def check_key(key: str) -> str:
