@@ -8,6 +8,7 @@ archive writer; it asks for confirmation, renders the result and returns the exi
 from __future__ import annotations
 
 import sys
+import time
 
 from quotatool.adapters.archive_local import LocalArchiveWriter
 from quotatool.adapters.imap_write import ImapMailbox
@@ -17,6 +18,7 @@ from quotatool.cli.console import make_progress, stdout_console, stop_progress
 from quotatool.cli.wiring import ConnectionOptions, imap_options, resolve_account
 from quotatool.config.accounts import Config
 from quotatool.config.paths import state_dir
+from quotatool.config.stores import resolve_store
 from quotatool.config.targets import LocalTarget
 from quotatool.errors import ExitCode, UsageError
 from quotatool.model import Plan
@@ -24,8 +26,20 @@ from quotatool.report.result_json import render_result_json
 from quotatool.report.result_table import render_result_table
 from quotatool.report.text import iec
 from quotatool.services.execute import DEFAULT_BATCH, ExecutionResult, check_caps, execute_plan
+from quotatool.services.offload import StoreOpener
+from quotatool.storage import Store, open_store
 
-__all__ = ["confirm_text", "exit_code_for", "run_clean"]
+__all__ = ["confirm_text", "exit_code_for", "run_clean", "store_opener"]
+
+
+def store_opener(config: Config) -> StoreOpener:
+    """Return what opens a rule's ``offload_to`` (a URL or a ``[stores.NAME]``) for a run."""
+
+    def open_(ref: str) -> tuple[Store, str | None]:
+        url, store_config = resolve_store(ref, config)
+        return open_store(url, store_config), store_config.link_url
+
+    return open_
 
 
 def confirm_text(plan: Plan, where: str) -> str:
@@ -111,6 +125,8 @@ def run_clean(
                     max_bytes=max_bytes,
                     batch_size=batch_size,
                     progress=progress,
+                    stores=store_opener(config),
+                    now=int(time.time()),
                 )
             finally:
                 stop_progress(progress)

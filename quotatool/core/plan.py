@@ -183,6 +183,13 @@ def _offload(cr: CompiledRule, m: MessageInfo) -> tuple[Offload | None, int, str
             f"signed or encrypted ({m.content_type}); set include_signed = true to offload anyway",
         )
     candidates = cr.attachments_matching(m)
+    if not m.content_type.startswith("multipart/"):
+        # Section 1 of a single-part message is the message's own body: it shares the
+        # message's header block, so no stub part can replace it (core/splice.py rewrite).
+        body = [a for a in candidates if a.section == "1"]
+        candidates = tuple(a for a in candidates if a.section != "1")
+        if body and not candidates:
+            return None, 0, "not a multipart message: the attachment is its only part"
     parts: list[OffloadPart] = []
     for a in sorted(candidates, key=lambda a: _section_key(a.section)):
         stub = stub_size(a, store)
@@ -192,7 +199,7 @@ def _offload(cr: CompiledRule, m: MessageInfo) -> tuple[Offload | None, int, str
         if not candidates:
             return None, 0, "no attachment to offload"
         return None, 0, "every attachment is smaller than its stub would be"
-    action = Offload(store=store, parts=tuple(parts))
+    action = Offload(store=store, parts=tuple(parts), include_signed=rule.include_signed)
     return action, sum(p.size - p.stub_size for p in parts), None
 
 
@@ -394,6 +401,9 @@ def _action_doc(p: PlannedAction) -> dict[str, Any]:
             }
             for part in act.parts
         ]
+        if act.include_signed:
+            # Written only when set, so plans without it stay byte for byte as they were.
+            doc["include_signed"] = True
     doc["note"] = p.note
     return doc
 
@@ -539,7 +549,12 @@ def _action_from(doc: Mapping[str, Any], where: str) -> Action:
                     stub_size=_get(part, "stub_size", int, pw),
                 )
             )
-        return Offload(store=_get(doc, "store", str, where), parts=tuple(parts))
+        signed = doc.get("include_signed", False)
+        if not isinstance(signed, bool):
+            raise _bad(f"{where}include_signed", "true or false", signed)
+        return Offload(
+            store=_get(doc, "store", str, where), parts=tuple(parts), include_signed=signed
+        )
     raise _bad(f"{where}action", "delete, archive or offload", kind)
 
 

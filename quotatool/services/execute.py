@@ -16,6 +16,8 @@ The sequences are DESIGN.md §4; the promises they keep are SAFETY.md's. In shor
    the re-read bytes hash equal to the fetched ones. With MOVE (RFC 6851) the server removes
    the original in the same command, so the copy is verified right after, and a failure is
    reported.
+5. Offloads (promise 5) upload the parts, APPEND the stub version and fetch it back before the
+   original goes: :mod:`quotatool.services.offload`.
 
 Resuming: the journal's last record of a (folder, UIDVALIDITY, UID), from this plan or an
 earlier one, says what was already done. A copy whose reply was lost is looked for in the
@@ -26,12 +28,12 @@ Message-ID, instead of being made again (promise 8); a torn mbox batch is cut ba
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from quotatool.core.plan import plan_to_json
-from quotatool.errors import FolderNotFoundError, ProtocolError, UsageError
+from quotatool.errors import FolderNotFoundError, ParseError, ProtocolError, UsageError
 from quotatool.model import (
     Archive,
     Delete,
@@ -50,9 +52,23 @@ from quotatool.ports_write import (
     LocalArchive,
     MailboxWriter,
     MessageState,
+    ObjectMismatchError,
+    ObjectStore,
     OpenedFolder,
     StepState,
     WriteJournal,
+)
+from quotatool.services.offload import (
+    Replacement,
+    StoreOpener,
+    StubbedMessage,
+    objects_detail,
+    offload_message,
+    op_id_for,
+    replace_messages,
+    sections_of,
+    splice_reason,
+    verify_stub_copy,
 )
 
 __all__ = [
@@ -171,12 +187,12 @@ def refusal(capabilities: frozenset[str], plan: Plan) -> str | None:
     remove a message would be a folder-wide EXPUNGE or CLOSE, which also remove what another
     client marked ``\Deleted`` (SAFETY.md promise 1, 9).
     """
-    destructive = any(isinstance(a.action, Delete | Archive) for a in plan.actions)
+    destructive = any(isinstance(a.action, Delete | Archive | Offload) for a in plan.actions)
     if destructive and "UIDPLUS" not in capabilities:
         return (
             "the server does not offer UIDPLUS (RFC 4315), so messages cannot be removed "
-            "without also expunging other clients' deleted messages; refusing to delete or "
-            "archive"
+            "without also expunging other clients' deleted messages; refusing to delete, "
+            "archive or offload"
         )
     return None
 
@@ -244,13 +260,20 @@ def execute_plan(
     max_bytes: int | None = None,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
+    stores: StoreOpener | None = None,
+    now: int | None = None,
 ) -> ExecutionResult:
     """Carry out ``plan`` on ``mailbox`` and return what became of each action.
 
     Raises UsageError (caps) or ProtocolError (no UIDPLUS) before anything is changed;
-    JournalError, ServerUnavailableError and other QuotatoolErrors stop the run where it is
-    (the journal lets the next run finish). A refused destination (DestinationError) fails
-    its batch and the run goes on.
+    JournalError, ServerUnavailableError, StoreUnavailableError and other QuotatoolErrors stop
+    the run where it is (the journal lets the next run finish). A refused destination
+    (DestinationError) fails its batch and an object that does not verify
+    (ObjectMismatchError) its message; the run goes on.
+
+    ``stores`` opens the store an offload names (a URL or a config name; offloads are skipped
+    with a reason without it); ``now`` is the date the stubs' notes show (POSIX seconds,
+    default: the plan's time).
     """
     check_caps(plan, max_messages=max_messages, max_bytes=max_bytes)
     caps = mailbox.capabilities()
@@ -266,6 +289,8 @@ def execute_plan(
         progress=progress or NullProgress(),
         condstore="CONDSTORE" in caps,
         use_move="MOVE" in caps,
+        stores=stores,
+        now=now if now is not None else plan.created_at,
     )
     return runner.run()
 
@@ -296,6 +321,9 @@ class _Runner:
     progress: Progress
     condstore: bool
     use_move: bool
+    stores: StoreOpener | None = None
+    now: int = 0
+    opened_stores: dict[str, tuple[ObjectStore, str | None]] = field(default_factory=dict)
     outcomes: dict[tuple[str, int], StepOutcome] = field(default_factory=dict)
     folders_made: set[str] = field(default_factory=set)
     used_imap_archive: bool = False
@@ -340,7 +368,11 @@ class _Runner:
         self, item: _Item, state: StepState, detail: dict[str, Any] | None = None
     ) -> JournalRecord:
         a = item.action
-        destination = a.action.destination if isinstance(a.action, Archive) else None
+        destination: str | None = None
+        if isinstance(a.action, Archive):
+            destination = a.action.destination
+        elif isinstance(a.action, Offload):
+            destination = a.action.store
         merged = dict(item.record.detail) if item.record is not None else {}
         merged.update(detail or {})
         return JournalRecord(
@@ -453,8 +485,7 @@ class _Runner:
         elif isinstance(kind, Archive):
             self._archive_imap(items, kind.destination)
         elif isinstance(kind, Offload):
-            for i in items:
-                self._set(i, "skipped", "offload is not carried out by this version")
+            self._offload(items, kind.store)
 
     def _check(self, items: list[_Item], ours: Callable[[_Item], bool]) -> list[_Item]:
         """Skip stale or vanished messages not begun by us; return the ones to act on."""
@@ -699,6 +730,125 @@ class _Runner:
         for i in removed:
             self._set(i, "done", dest_uid=mapping.get(i.uid), resumed=resumed)
 
+    # -- offload to an object store -----------------------------------------------------------
+
+    def _store(self, ref: str) -> tuple[ObjectStore, str | None]:
+        opened = self.opened_stores.get(ref)
+        if opened is None:
+            assert self.stores is not None
+            opened = self.opened_stores[ref] = self.stores(ref)
+        return opened
+
+    def _offload(self, items: list[_Item], store_ref: str) -> None:
+        def ours(i: _Item) -> bool:
+            return i.record is not None and i.record.state in ("intent", "appended")
+
+        if self.stores is None:
+            for i in items:
+                self._set(i, "skipped", "no object store was given to this run")
+            return
+        ready = self._check(items, ours)
+        if not ready:
+            return
+        # A store that cannot be opened (unknown name, missing extra) stops the run here,
+        # before anything in the mailbox changed.
+        store, link_url = self._store(store_ref)
+        for chunk in _byte_chunks(ready, LOCAL_BATCH_BYTES):
+            if self.folder is None:
+                for i in chunk:
+                    self._set(i, "skipped", "the folder changed during the run")
+                continue
+            self._offload_chunk(chunk, store, link_url)
+
+    def _offload_chunk(self, chunk: list[_Item], store: ObjectStore, link_url: str | None) -> None:
+        assert self.folder is not None
+        folder = self.folder
+        present = [i for i in chunk if i.state is not None]
+        raws = self.mailbox.fetch_raw([i.uid for i in present]) if present else {}
+        reps: list[Replacement] = []
+        by_uid: dict[Uid, _Item] = {}
+        originals: dict[Uid, bytes] = {}
+        sections: dict[Uid, frozenset[str]] = {}
+        for i in chunk:
+            act = i.action.action
+            assert isinstance(act, Offload)
+            resume = i.record is not None and i.record.state in ("intent", "appended")
+            if resume and i.record is not None and "op_id" in i.record.detail:
+                op_id = str(i.record.detail["op_id"])
+            else:
+                op_id = op_id_for(self.plan_id, folder.name, int(folder.uidvalidity), int(i.uid))
+            planned = frozenset(p.section for p in act.parts)
+            sections[i.uid] = planned
+            new: StubbedMessage | None = None
+            if i.state is not None:
+                raw = raws.get(i.uid)
+                if raw is None:
+                    self._set(i, "skipped", "no longer in the folder (removed by another client)")
+                    continue
+                if len(raw) != i.action.size:
+                    self._set(
+                        i, "failed", f"fetched {len(raw)} bytes but RFC822.SIZE is {i.action.size}"
+                    )
+                    continue
+                try:
+                    new = offload_message(
+                        raw, act, store, op_id=op_id, moved_at=self.now, link_url=link_url
+                    )
+                except ObjectMismatchError as exc:
+                    self._set(i, "failed", f"{exc.message}; the message was not rewritten")
+                    continue
+                except ParseError as exc:
+                    self._set(i, "skipped", splice_reason(exc))
+                    continue
+                originals[i.uid] = raw
+            by_uid[i.uid] = i
+            reps.append(
+                Replacement(
+                    uid=i.uid,
+                    state=i.state,
+                    op_id=op_id,
+                    new=new.raw if new is not None else None,
+                    resume=resume,
+                    flagged=resume and i.state is not None and _DELETED in i.state.flags,
+                    detail={
+                        "sections": sorted(planned),
+                        **({"objects": objects_detail(new)} if new is not None else {}),
+                    },
+                )
+            )
+        if not reps:
+            return
+
+        def journal(entries: Sequence[tuple[Replacement, StepState, Mapping[str, Any]]]) -> None:
+            self.journal.write(
+                [
+                    self._record(by_uid[r.uid], state, {**r.detail, **detail})
+                    for r, state, detail in entries
+                ]
+            )
+
+        def check(rep: Replacement, copy: bytes) -> str | None:
+            return verify_stub_copy(
+                copy,
+                op_id=rep.op_id,
+                store=store,
+                original=originals.get(rep.uid),
+                sections=sections.get(rep.uid) or sections_of(rep.detail),
+            )
+
+        results = replace_messages(
+            self.mailbox,
+            folder,
+            reps,
+            journal=journal,
+            check=check,
+            unchanged_since=self._unchanged_since([by_uid[r.uid] for r in reps]),
+        )
+        for uid, res in results.items():
+            self._set(
+                by_uid[uid], res.status, res.reason, dest_uid=res.new_uid, resumed=res.resumed
+            )
+
     # -- archive to a local mbox / Maildir ----------------------------------------------------
 
     def _archive_local(self, items: list[_Item], destination: str) -> None:
@@ -796,11 +946,10 @@ def _by_kind(actions: Sequence[PlannedAction]) -> list[list[PlannedAction]]:
     groups: dict[tuple[str, str | None, bool], list[PlannedAction]] = {}
     for a in actions:
         act = a.action
-        key = (
-            act.kind,
-            act.destination if isinstance(act, Archive) else None,
-            isinstance(act, Archive) and act.local,
-        )
+        where = act.destination if isinstance(act, Archive) else None
+        if isinstance(act, Offload):
+            where = act.store
+        key = (act.kind, where, isinstance(act, Archive) and act.local)
         groups.setdefault(key, []).append(a)
     return list(groups.values())
 
