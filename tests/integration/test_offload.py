@@ -367,7 +367,7 @@ def test_sigkill_during_offload_then_rerun(
     killed = 0
     for round_ in range(8):
         dovecot.reset_user(fresh_user.name)
-        seed(dovecot, fresh_user, 6, size=150_000)
+        seed(dovecot, fresh_user, 6, size=400_000)
         work = tmp_path / f"r{round_}"
         root = work / "offload"
         state = work / "state"
@@ -389,7 +389,7 @@ def test_sigkill_during_offload_then_rerun(
         child = subprocess.Popen(
             argv, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.4, 1.4))
+        time.sleep(rng.uniform(0.3, 1.1))
         child.send_signal(signal.SIGKILL)
         killed += child.wait() == -signal.SIGKILL
         # Between the kill and the rerun: no stub without its object, nothing lost.
