@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quotatool.core.headers import decode_words
+from quotatool.core.mimelines import BoundaryHit, LineWalker
 from quotatool.errors import ParseError
 from quotatool.model import MimePart
 
@@ -163,27 +164,8 @@ def _parse_part_headers(block: bytes, default_type: str) -> PartHeaders:
     )
 
 
-@dataclass(slots=True)
-class _Hit:
-    """A boundary line found in the raw message."""
-
-    start: int
-    """Offset of the line's first ``-``."""
-    end: int
-    """Offset just after the line's LF (or the end of the message)."""
-    boundary: bytes
-    closing: bool
-    """``--boundary--``: the multipart ends here."""
-    complete: bool
-    """The line ends with LF; Dovecot starts no new part after a boundary cut off by EOF."""
-
-
-class _Walker:
+class _Walker(LineWalker):
     """One pass over a raw message; positions are always at the start of a line."""
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-        self.n = len(raw)
 
     def vsize(self, start: int, end: int) -> int:
         """Count ``raw[start:end]`` as the server does, every bare LF as CRLF."""
@@ -191,68 +173,6 @@ class _Walker:
             return 0
         raw = self.raw
         return end - start + raw.count(b"\n", start, end) - raw.count(b"\r\n", start, end)
-
-    def next_boundary(self, pos: int, stack: list[bytes]) -> _Hit | None:
-        """Find the first boundary line of ``stack`` at or after line start ``pos``."""
-        if not stack:
-            return None
-        raw = self.raw
-        at = pos if raw.startswith(b"--", pos) else -1
-        while True:
-            if at < 0:
-                i = raw.find(b"\n--", pos)
-                if i < 0:
-                    return None
-                at = i + 1
-            best: bytes | None = None
-            # Dovecot's boundary_find: search innermost first; the longest prefix wins.
-            for b in reversed(stack):
-                if (best is None or len(b) > len(best)) and raw.startswith(b, at + 2):
-                    best = b
-            if best is not None:
-                tail = at + 2 + len(best)
-                eol = raw.find(b"\n", at)
-                return _Hit(
-                    start=at,
-                    end=self.n if eol < 0 else eol + 1,
-                    boundary=best,
-                    closing=raw.startswith(b"--", tail),
-                    complete=eol >= 0,
-                )
-            pos = at + 2
-            at = -1
-
-    def body_end(self, body_start: int, hit: _Hit | None) -> int:
-        """Return where a body stops: before the line end that precedes the boundary line.
-
-        RFC 2046 §5.1.1: the CRLF preceding the boundary delimiter line belongs to the delimiter.
-        """
-        if hit is None:
-            return self.n
-        end = hit.start
-        raw = self.raw
-        if end > body_start and raw[end - 1] == 0x0A:
-            end -= 1
-            if end > body_start and raw[end - 1] == 0x0D:
-                end -= 1
-        return end
-
-    def split_header(self, pos: int, limit: int) -> tuple[int, int]:
-        """Return (end of the header block, start of the body) within ``raw[pos:limit]``."""
-        raw = self.raw
-        if raw.startswith(b"\n", pos):
-            return pos, pos + 1
-        if raw.startswith(b"\r\n", pos):
-            return pos, pos + 2
-        lf = raw.find(b"\n\n", pos, limit)
-        # Only look for CRLF CRLF before the first LF LF: a header block is short, a body
-        # (searched to its end when the part is LF-only) may be megabytes.
-        crlf = raw.find(b"\n\r\n", pos, lf if lf >= 0 else limit)
-        if crlf >= 0:
-            return crlf + 1, crlf + 3
-        if lf >= 0:
-            return lf + 1, lf + 2
-        return limit, limit
 
     def entity(
         self,
@@ -263,7 +183,7 @@ class _Walker:
         depth: int,
         *,
         whole_message: bool = False,
-    ) -> tuple[MimePart, _Hit | None]:
+    ) -> tuple[MimePart, BoundaryHit | None]:
         """Parse the header block at ``pos`` and the body after it.
 
         Returns the part and the boundary line that ended it (``None`` at the end of the
@@ -301,7 +221,7 @@ class _Walker:
         outer: list[bytes],
         boundary: str,
         depth: int,
-    ) -> tuple[MimePart, _Hit | None]:
+    ) -> tuple[MimePart, BoundaryHit | None]:
         own = boundary.encode("utf-8", "surrogateescape")
         stack = [*outer, own]
         default_type = (

@@ -10,6 +10,7 @@ from quotatool import __version__
 from quotatool.cli.check import CheckCommand, check_command
 from quotatool.cli.clean import clean_command
 from quotatool.cli.demo import demo_command
+from quotatool.cli.restore import restore_command
 from quotatool.cli.rules_cmd import rules_app
 from quotatool.cli.scan import scan_command
 
@@ -43,6 +44,7 @@ app.command("scan")(scan_command)
 app.command("demo")(demo_command)
 app.command("check", cls=CheckCommand)(check_command)
 app.command("clean")(clean_command)
+app.command("restore")(restore_command)
 app.add_typer(rules_app, name="rules")
 
 

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from quotatool.core.mimelines import BoundaryHit, LineWalker
 from quotatool.errors import ParseError
 
 __all__ = [
@@ -115,74 +116,8 @@ def _read_headers(block: bytes, default_type: str) -> _Headers:
     )
 
 
-@dataclass(slots=True)
-class _Hit:
-    start: int
-    end: int
-    boundary: bytes
-    closing: bool
-    complete: bool
-
-
-class _Walker:
+class _Walker(LineWalker):
     """One pass over a raw message; every position handed around is at a line start."""
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-        self.n = len(raw)
-
-    def next_boundary(self, pos: int, stack: list[bytes]) -> _Hit | None:
-        if not stack:
-            return None
-        raw = self.raw
-        at = pos if raw.startswith(b"--", pos) else -1
-        while True:
-            if at < 0:
-                i = raw.find(b"\n--", pos)
-                if i < 0:
-                    return None
-                at = i + 1
-            best: bytes | None = None
-            for b in reversed(stack):
-                if (best is None or len(b) > len(best)) and raw.startswith(b, at + 2):
-                    best = b
-            if best is not None:
-                eol = raw.find(b"\n", at)
-                return _Hit(
-                    start=at,
-                    end=self.n if eol < 0 else eol + 1,
-                    boundary=best,
-                    closing=raw.startswith(b"--", at + 2 + len(best)),
-                    complete=eol >= 0,
-                )
-            pos = at + 2
-            at = -1
-
-    def body_end(self, body_start: int, hit: _Hit | None) -> int:
-        # RFC 2046 §5.1.1: the CRLF preceding the boundary delimiter line belongs to it.
-        if hit is None:
-            return self.n
-        end = hit.start
-        raw = self.raw
-        if end > body_start and raw[end - 1] == 0x0A:
-            end -= 1
-            if end > body_start and raw[end - 1] == 0x0D:
-                end -= 1
-        return end
-
-    def split_header(self, pos: int, limit: int) -> tuple[int, int]:
-        raw = self.raw
-        if raw.startswith(b"\n", pos):
-            return pos, pos + 1
-        if raw.startswith(b"\r\n", pos):
-            return pos, pos + 2
-        lf = raw.find(b"\n\n", pos, limit)
-        crlf = raw.find(b"\n\r\n", pos, lf if lf >= 0 else limit)
-        if crlf >= 0:
-            return crlf + 1, crlf + 3
-        if lf >= 0:
-            return lf + 1, lf + 2
-        return limit, limit
 
     def entity(
         self,
@@ -193,7 +128,7 @@ class _Walker:
         depth: int,
         *,
         whole_message: bool,
-    ) -> tuple[PartSpan, _Hit | None]:
+    ) -> tuple[PartSpan, BoundaryHit | None]:
         if depth > MAX_DEPTH:
             raise SpliceError(f"part {section or 'TEXT'}: nested deeper than {MAX_DEPTH} levels")
         hit = self.next_boundary(pos, stack)
@@ -236,7 +171,7 @@ class _Walker:
         outer: list[bytes],
         depth: int,
         whole_message: bool,
-    ) -> tuple[PartSpan, _Hit | None]:
+    ) -> tuple[PartSpan, BoundaryHit | None]:
         assert headers.boundary is not None
         own = headers.boundary
         stack = [*outer, own]

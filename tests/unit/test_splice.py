@@ -196,6 +196,25 @@ def test_odd_line_ends_and_boundary_lines() -> None:
     assert out.endswith(b"--b1\r\nContent-Type: text/plain\n\nstub")
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [(b"\n", b"\n"), (b"\n\r\n", b"\n\r\n"), (b"\n\n", b"\n\n"), (b"", b""), (b"x", b"x")],
+)
+def test_the_first_empty_line_ends_the_header_whatever_its_line_end(
+    body: bytes, expected: bytes
+) -> None:
+    # A CRLF empty line followed by a bare LF: the LF is the body's first line, not the end of
+    # the header (found by hypothesis: "\r\n\r\n\n" was split after the bare LF).
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\n" + body + b"\r\n--b--\r\n"
+    )
+    (part,) = locate(raw).children
+    assert raw[part.start : part.header_end] == b"Content-Type: text/plain\r\n"
+    assert raw[part.body_start : part.end] == expected
+    assert mime_tree_from_bytes(raw).children[0].size == _vsize(raw, part.body_start, part.end)
+
+
 def test_a_message_rfc822_and_its_multipart_share_a_section() -> None:
     raw = (
         b"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
