@@ -243,8 +243,9 @@ def build_plan(
     skipped: list[SkippedMessage] = []
     same_root = False
     removed = 0
+    decide = _Decider(tz, account)
     for mt in matches:
-        reason, action, frees, note = _decide(mt, tz, account)
+        reason, action, frees, note = decide(mt)
         if reason is not None:
             skipped.append(_skip(mt, reason))
             continue
@@ -287,20 +288,54 @@ def build_plan(
     )
 
 
-def _decide(
-    mt: Match, tz: tzinfo, account: str
-) -> tuple[str | None, Action | None, int, str | None]:
-    """Return (skip reason, action, frees_bytes, note) for one claimed message."""
+class _Decider:
+    """Decide each claimed message; what repeats (years, destinations) is worked out once.
+
+    Years are looked up once per quarter hour of age date: a local midnight falls on a whole
+    quarter hour in UTC for every zone in use since 1972, and a quarter hour that holds a new
+    year anyway (an old local mean time) is never cached, so the answer is always exact.
+    """
+
+    def __init__(self, tz: tzinfo, account: str) -> None:
+        self.tz = tz
+        self.account = account
+        self.delete = Delete()
+        self.years: dict[int, int] = {}
+        self.destinations: dict[tuple[str, str, int], Archive] = {}
+
+    def year(self, ts: int) -> int:
+        key = ts // 900
+        year = self.years.get(key)
+        if year is None:
+            year = _year(key * 900, self.tz)
+            if year != _year(key * 900 + 899, self.tz):
+                return _year(ts, self.tz)
+            self.years[key] = year
+        return year
+
+    def __call__(self, mt: Match) -> tuple[str | None, Action | None, int, str | None]:
+        """Return (skip reason, action, frees_bytes, note) for one claimed message."""
+        return _decide(mt, self)
+
+    def destination(self, template: str, folder: str, year: int) -> Archive:
+        key = (template, folder, year)
+        dest = self.destinations.get(key)
+        if dest is None:
+            dest = self.destinations[key] = archive_destination(
+                template, folder=folder, account=self.account, year=year
+            )
+        return dest
+
+
+def _decide(mt: Match, ctx: _Decider) -> tuple[str | None, Action | None, int, str | None]:
     rule = mt.rule.rule
     m = mt.message
     if mt.kept:
         return f"kept: one of the {rule.keep_newest} newest per {rule.per}", None, 0, None
     if rule.action is ActionKind.DELETE:
-        return None, Delete(), m.size, None
+        return None, ctx.delete, m.size, None
     if rule.action is ActionKind.ARCHIVE:
-        dest = archive_destination(
-            rule.archive_to or "", folder=mt.folder.name, account=account, year=_year(mt.date, tz)
-        )
+        dest = ctx.destination(rule.archive_to or "", mt.folder.name, ctx.year(mt.date))
         if dest.local:
             return None, dest, m.size, None
         if dest.destination == mt.folder.name:

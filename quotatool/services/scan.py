@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import gc
 from collections.abc import Sequence
 
 from quotatool.errors import FolderNotFoundError
@@ -83,6 +84,12 @@ def scan(
             status, messages = source.scan_folder(folder, warnings, progress)
             progress.start(status.messages, folder.name)
             scans.append(FolderScan(status=status, messages=tuple(messages)))
+            # A folder's messages live as long as the command. Take them out of the cyclic
+            # collector's generations (they hold no cycles; reference counting still frees
+            # them), so its full collections stop walking every message scanned so far each
+            # time the plan or the report allocates: a third of the plan's time and half of
+            # its JSON at 100,000 messages (bench/plan.py).
+            gc.freeze()
         except FolderNotFoundError as exc:
             warnings(f"{folder.name}: skipped: {exc.message}")
         finally:
