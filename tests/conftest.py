@@ -7,8 +7,16 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.dovecot import DovecotServer, MailUser
+
+# The test command runs the same hypothesis examples every time, so a red run can be rerun and
+# main does not turn red by the luck of a draw. `--hypothesis-profile explore` searches new
+# random examples (and remembers failures in .hypothesis/): run it when changing a parser.
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("repeatable")
 
 _user_numbers = itertools.count(1)
 _SERVER_FIXTURES = {"dovecot", "fresh_user"}
