@@ -12,7 +12,6 @@ import typer
 
 from quotatool.cli.console import make_progress, stdout_console, stop_progress
 from quotatool.cli.errors import print_warning, reports_errors
-from quotatool.cli.execute import run_clean
 from quotatool.cli.options import (
     AuthOpt,
     CaFileOpt,
@@ -219,6 +218,10 @@ def clean_command(
             if save_plan is not None and not as_json:
                 sys.stderr.write(f"Plan saved to {save_plan}.\n")
             return
+    # Imported here: the real run's modules (journal, IMAP writes) cost every other command
+    # its start-up time.
+    from quotatool.cli.execute import run_clean
+
     code = run_clean(
         plan,
         target,

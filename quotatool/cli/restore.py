@@ -12,14 +12,11 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from quotatool.adapters.imap_write import ImapMailbox
-from quotatool.adapters.journal import SqliteJournal, journal_path
-from quotatool.adapters.lock import AccountLock, lock_file_name
 from quotatool.cli.console import make_progress, stdout_console, stop_progress
 from quotatool.cli.errors import reports_errors
 from quotatool.cli.options import (
@@ -41,14 +38,14 @@ from quotatool.cli.wiring import (
 )
 from quotatool.config.accounts import Config
 from quotatool.config.paths import state_dir
-from quotatool.config.stores import resolve_store
 from quotatool.config.targets import LocalTarget
 from quotatool.errors import ExitCode, UsageError
 from quotatool.model import Uid
 from quotatool.ports_write import ObjectStore
 from quotatool.report.text import iec
-from quotatool.services.restore import RestoreResult, RestoreStatus, restore
-from quotatool.storage import open_store
+
+if TYPE_CHECKING:
+    from quotatool.services.restore import RestoreResult, RestoreStatus
 
 __all__ = ["restore_command", "restore_document"]
 
@@ -79,6 +76,9 @@ YesOpt = Annotated[
 
 
 def _store_opener(config: Config) -> Callable[[str], ObjectStore]:
+    from quotatool.config.stores import resolve_store
+    from quotatool.storage import open_store
+
     def open_(root: str) -> ObjectStore:
         url, store_config = resolve_store(root, config)
         return open_store(url, store_config)
@@ -134,6 +134,12 @@ def restore_command(
     )
     if not dry_run and not yes:
         _confirm(where.display())
+    # Imported here, not at the top: they cost every other command its start-up time.
+    from quotatool.adapters.imap_write import ImapMailbox
+    from quotatool.adapters.journal import SqliteJournal, journal_path
+    from quotatool.adapters.lock import AccountLock, lock_file_name
+    from quotatool.services.restore import restore
+
     key = f"{where.user}@{where.host.lower()}"
     directory = state_dir()
     with AccountLock(key, directory), AccountLock(where.display(), directory):

@@ -389,7 +389,16 @@ def test_sigkill_during_offload_then_rerun(
         child = subprocess.Popen(
             argv, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.3, 1.1))
+        # Kill by progress, not by the clock (start-up and upload speed vary by machine):
+        # once the k-th attachment is in the store, after up to 50 ms more, so kills land
+        # between an upload, its APPEND and the expunge of the original.
+        wanted = rng.randint(1, 6)
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            if root.exists() and sum(1 for p in root.rglob("*") if p.is_file()) >= wanted:
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.05))
         child.send_signal(signal.SIGKILL)
         killed += child.wait() == -signal.SIGKILL
         # Between the kill and the rerun: no stub without its object, nothing lost.
@@ -401,4 +410,5 @@ def test_sigkill_during_offload_then_rerun(
         rerun = cli(dovecot, fresh_user, args, state)
         assert rerun.returncode == 0, (round_, rerun.stderr)
         _check_end_state(dovecot, fresh_user, root, 6)
-    assert killed >= 3, killed
+    # Most kills land mid-run (a round whose last upload was its kill point may finish first).
+    assert killed >= 5, killed
