@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quotatool.core.headers import decode_words
-from quotatool.core.mimelines import BoundaryHit, LineWalker
+from quotatool.core.mimelines import TreeWalker
 from quotatool.errors import ParseError
 from quotatool.model import MimePart
 
@@ -38,14 +38,9 @@ __all__ = [
     "read_part_headers",
 ]
 
-# Deeper than any real message; a message nested deeper is refused rather than risking
-# RecursionError (SAFETY.md fact 8: hostile nesting must become "skip this message").
-MAX_DEPTH = 100
 # Dovecot adds this parameter to every text/* part that names no charset (imap-bodystructure.c,
 # params_write; RFC 2045 §5.2 makes us-ascii the default).
 _DEFAULT_CHARSET = ("charset", "us-ascii")
-# RFC 3501 §7.4.2 / Dovecot's message parser: only an unencoded message/rfc822 is looked into.
-_IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
 
 _header_parser = email.parser.Parser(policy=email.policy.compat32)
 _CONTENT_FIELD = re.compile(rb"(?im)^content-(?:type|disposition)[ \t]*:")
@@ -164,8 +159,8 @@ def _parse_part_headers(block: bytes, default_type: str) -> PartHeaders:
     )
 
 
-class _Walker(LineWalker):
-    """One pass over a raw message; positions are always at the start of a line."""
+class _Walker(TreeWalker[PartHeaders, MimePart]):
+    """Build the MIME tree of a raw message, sizes counted as the server counts them."""
 
     def vsize(self, start: int, end: int) -> int:
         """Count ``raw[start:end]`` as the server does, every bare LF as CRLF."""
@@ -174,68 +169,45 @@ class _Walker(LineWalker):
         raw = self.raw
         return end - start + raw.count(b"\n", start, end) - raw.count(b"\r\n", start, end)
 
-    def entity(
-        self,
-        pos: int,
-        section: str,
-        stack: list[bytes],
-        default_type: str,
-        depth: int,
-        *,
-        whole_message: bool = False,
-    ) -> tuple[MimePart, BoundaryHit | None]:
-        """Parse the header block at ``pos`` and the body after it.
+    def read_headers(self, block: bytes, default_type: str) -> PartHeaders:
+        return _read_part_headers(block, default_type)
 
-        Returns the part and the boundary line that ended it (``None`` at the end of the
-        message). For a ``whole_message`` (the top level or the body of a message/rfc822),
-        RFC 3501 §6.4.5 numbers a multipart body like the message itself and its parts
-        ``section.N``, but a single-part body ``section.1`` (``1`` at the top level).
-        """
-        if depth > MAX_DEPTH:
-            raise MimeParseError(f"part {section or 'TEXT'}: nested deeper than {MAX_DEPTH} levels")
-        hit = self.next_boundary(pos, stack)
-        limit = hit.start if hit is not None else self.n
-        header_end, body_start = self.split_header(pos, limit)
-        headers = _read_part_headers(self.raw[pos:header_end], default_type)
+    def boundary_of(self, headers: PartHeaders) -> bytes | None:
         boundary = headers.boundary
-        if boundary:
-            return self.multipart(headers, body_start, section, stack, boundary, depth)
-        if whole_message:
-            section = f"{section}.1" if section else "1"
-        children: tuple[MimePart, ...] = ()
-        if headers.content_type == "message/rfc822" and headers.encoding in _IDENTITY_ENCODINGS:
-            # The enclosed message is parsed with the same enclosing boundaries: one of them
-            # ends it, as it ends this part (Dovecot's message parser does the same).
-            inner, hit = self.entity(
-                body_start, section, stack, "text/plain", depth + 1, whole_message=True
-            )
-            children = (inner,)
-        size = self.vsize(body_start, self.body_end(body_start, hit))
-        return self.leaf(headers, section, size, children), hit
+        return boundary.encode("utf-8", "surrogateescape") if boundary else None
+
+    def error(self, message: str) -> ParseError:
+        return MimeParseError(message)
+
+    def leaf(
+        self,
+        headers: PartHeaders,
+        section: str,
+        span: tuple[int, int, int, int],
+        children: tuple[MimePart, ...],
+        whole_message: bool,
+    ) -> MimePart:
+        return MimePart(
+            section=section,
+            content_type=headers.content_type,
+            params=headers.params,
+            encoding=headers.encoding,
+            size=self.vsize(span[2], span[3]),
+            disposition=headers.disposition,
+            filename=headers.filename,
+            content_id=headers.content_id,
+            children=children,
+        )
 
     def multipart(
         self,
         headers: PartHeaders,
-        body_start: int,
         section: str,
-        outer: list[bytes],
-        boundary: str,
-        depth: int,
-    ) -> tuple[MimePart, BoundaryHit | None]:
-        own = boundary.encode("utf-8", "surrogateescape")
-        stack = [*outer, own]
-        default_type = (
-            "message/rfc822" if headers.content_type == "multipart/digest" else ("text/plain")
-        )
-        children: list[MimePart] = []
-        hit = self.next_boundary(body_start, stack)  # skip the preamble
-        while hit is not None and hit.boundary == own and not hit.closing and hit.complete:
-            child_section = f"{section}.{len(children) + 1}" if section else str(len(children) + 1)
-            child, hit = self.entity(hit.end, child_section, stack, default_type, depth + 1)
-            children.append(child)
-        if hit is not None and hit.boundary == own:
-            # The close delimiter: the epilogue runs to an enclosing boundary or the end.
-            hit = self.next_boundary(hit.end, outer)
+        span: tuple[int, int, int, int],
+        boundary: bytes,
+        children: list[MimePart],
+        whole_message: bool,
+    ) -> MimePart:
         if not children:
             # Dovecot describes a multipart without parts as one empty text/plain part
             # (imap-bodystructure.c, EMPTY_BODYSTRUCTURE).
@@ -247,34 +219,15 @@ class _Walker(LineWalker):
                 )
             )
         kids = tuple(children)
-        return (
-            MimePart(
-                section=section,
-                content_type=headers.content_type,
-                params=headers.params,
-                encoding="7bit",
-                size=sum(kid.size for kid in kids),
-                disposition=headers.disposition,
-                filename=dict(headers.disposition_params).get("filename"),
-                children=kids,
-            ),
-            hit,
-        )
-
-    @staticmethod
-    def leaf(
-        headers: PartHeaders, section: str, size: int, children: tuple[MimePart, ...]
-    ) -> MimePart:
         return MimePart(
             section=section,
             content_type=headers.content_type,
             params=headers.params,
-            encoding=headers.encoding,
-            size=size,
+            encoding="7bit",
+            size=sum(kid.size for kid in kids),
             disposition=headers.disposition,
-            filename=headers.filename,
-            content_id=headers.content_id,
-            children=children,
+            filename=dict(headers.disposition_params).get("filename"),
+            children=kids,
         )
 
 
@@ -302,7 +255,7 @@ def mime_tree_from_bytes(raw: bytes) -> MimePart:
     for a message that cannot be read, and never anything else.
     """
     try:
-        part, _ = _Walker(raw).entity(0, "", [], "text/plain", 0, whole_message=True)
+        part = _Walker(raw).walk()
     except ParseError:
         raise
     except Exception as exc:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from quotatool.core.mimelines import BoundaryHit, LineWalker
+from quotatool.core.mimelines import TreeWalker
 from quotatool.errors import ParseError
 
 __all__ = [
@@ -40,10 +40,6 @@ __all__ = [
 MARKER_FIELD = "X-Quotatool-Op"
 """Header field every message quotatool writes carries (DESIGN.md §5, SAFETY.md fact 4)."""
 
-# Deeper than any real message; refusing is better than a RecursionError (SAFETY.md fact 8).
-MAX_DEPTH = 100
-# RFC 3501 §7.4.2 / Dovecot's message parser: only an unencoded message/rfc822 is looked into.
-_IDENTITY = frozenset({"7bit", "8bit", "binary"})
 # An operation id goes into a header field: RFC 5322 §2.2 field bodies must not hold CR or LF,
 # and SAFETY.md promise 15 wants no control characters at all. A token keeps it searchable.
 _OP_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}\Z")
@@ -116,98 +112,61 @@ def _read_headers(block: bytes, default_type: str) -> _Headers:
     )
 
 
-class _Walker(LineWalker):
-    """One pass over a raw message; every position handed around is at a line start."""
+class _Walker(TreeWalker[_Headers, PartSpan]):
+    """Cut a raw message into part spans."""
 
-    def entity(
+    def read_headers(self, block: bytes, default_type: str) -> _Headers:
+        return _read_headers(block, default_type)
+
+    def boundary_of(self, headers: _Headers) -> bytes | None:
+        return headers.boundary
+
+    def error(self, message: str) -> ParseError:
+        return SpliceError(message)
+
+    def leaf(
         self,
-        pos: int,
+        headers: _Headers,
         section: str,
-        stack: list[bytes],
-        default_type: str,
-        depth: int,
-        *,
+        span: tuple[int, int, int, int],
+        children: tuple[PartSpan, ...],
         whole_message: bool,
-    ) -> tuple[PartSpan, BoundaryHit | None]:
-        if depth > MAX_DEPTH:
-            raise SpliceError(f"part {section or 'TEXT'}: nested deeper than {MAX_DEPTH} levels")
-        hit = self.next_boundary(pos, stack)
-        limit = hit.start if hit is not None else self.n
-        header_end, body_start = self.split_header(pos, limit)
-        headers = _read_headers(self.raw[pos:header_end], default_type)
-        if headers.boundary:
-            return self.multipart(
-                headers, pos, header_end, body_start, section, stack, depth, whole_message
-            )
-        if whole_message:
-            # RFC 3501 §6.4.5: a single-part body of a message is numbered section.1.
-            section = f"{section}.1" if section else "1"
-        children: tuple[PartSpan, ...] = ()
-        if headers.content_type == "message/rfc822" and headers.encoding in _IDENTITY:
-            inner, hit = self.entity(
-                body_start, section, stack, "text/plain", depth + 1, whole_message=True
-            )
-            children = (inner,)
-        span = PartSpan(
+    ) -> PartSpan:
+        start, header_end, body_start, end = span
+        return PartSpan(
             section=section,
             content_type=headers.content_type,
             encoding=headers.encoding,
-            start=pos,
+            start=start,
             header_end=header_end,
             body_start=body_start,
-            end=self.body_end(body_start, hit),
+            end=end,
             children=children,
             own_headers=not whole_message,
         )
-        return span, hit
 
     def multipart(
         self,
         headers: _Headers,
-        pos: int,
-        header_end: int,
-        body_start: int,
         section: str,
-        outer: list[bytes],
-        depth: int,
+        span: tuple[int, int, int, int],
+        boundary: bytes,
+        children: list[PartSpan],
         whole_message: bool,
-    ) -> tuple[PartSpan, BoundaryHit | None]:
-        assert headers.boundary is not None
-        own = headers.boundary
-        stack = [*outer, own]
-        # RFC 2046 §5.1.5: in a digest, a part without Content-Type is a message/rfc822.
-        default_type = (
-            "message/rfc822" if headers.content_type == "multipart/digest" else "text/plain"
-        )
-        children: list[PartSpan] = []
-        hit = self.next_boundary(body_start, stack)  # skips the preamble
-        while hit is not None and hit.boundary == own and not hit.closing and hit.complete:
-            child_section = f"{section}.{len(children) + 1}" if section else str(len(children) + 1)
-            child, hit = self.entity(
-                hit.end,
-                child_section,
-                stack,
-                default_type,
-                depth + 1,
-                whole_message=False,
-            )
-            children.append(child)
-        if hit is not None and hit.boundary == own:
-            # The close delimiter: the epilogue runs to an enclosing boundary or the end.
-            hit = self.next_boundary(hit.end, outer)
-        span = PartSpan(
+    ) -> PartSpan:
+        start, header_end, body_start, end = span
+        return PartSpan(
             section=section,
             content_type=headers.content_type,
             encoding="7bit",
-            start=pos,
+            start=start,
             header_end=header_end,
             body_start=body_start,
-            end=self.body_end(body_start, hit),
-            boundary=own,
+            end=end,
+            boundary=boundary,
             children=tuple(children),
             own_headers=not whole_message,
         )
-        return span, hit
 
 
 def locate(raw: bytes) -> PartSpan:
@@ -219,7 +178,7 @@ def locate(raw: bytes) -> PartSpan:
     Raises SpliceError (a ParseError) when the structure cannot be read.
     """
     try:
-        span, _ = _Walker(raw).entity(0, "", [], "text/plain", 0, whole_message=True)
+        span = _Walker(raw).walk()
     except ParseError:
         raise
     except Exception as exc:
