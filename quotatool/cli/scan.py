@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,8 +43,11 @@ from quotatool.cli.options import (
 from quotatool.cli.render import emit, render_scan
 from quotatool.cli.wiring import ConnectionOptions, load_cli_config, open_source, resolve_account
 from quotatool.config.accounts import Config
-from quotatool.core.usage import summarize
+from quotatool.config.rules_file import load_rules
+from quotatool.core.rules import RuleSet
+from quotatool.core.usage import ScanReport, summarize
 from quotatool.errors import ExitCode, QuotatoolError, UsageError
+from quotatool.model import Inventory
 from quotatool.report.format import (
     AccountScan,
     OutputFormat,
@@ -51,9 +55,20 @@ from quotatool.report.format import (
     render_scan_tables,
     render_scans,
 )
+from quotatool.services.plan import reclaimable
 from quotatool.services.scan import scan
 
 FormatOpt = Annotated[ReportFormat, typer.Option("--format", help="Output format.")]
+ScanRulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Also show what each rule of this rules file would free (the plan clean --dry-run "
+        "makes, from the same scan): a table, 'reclaimable' in JSON, "
+        "quotatool_reclaimable_bytes in Prometheus.",
+        show_default=False,
+    ),
+]
 TargetsArg = Annotated[
     list[str] | None,
     typer.Argument(
@@ -74,6 +89,7 @@ def scan_command(
     top: TopOpt = 10,
     fmt: FormatOpt = ReportFormat.TABLE,
     json_: JsonOpt = False,
+    rules: ScanRulesOpt = None,
     all_: AllOpt = False,
     users_from: UsersFromOpt = None,
     jobs: JobsOpt = 4,
@@ -99,6 +115,8 @@ def scan_command(
         debug=debug,
     )
     cfg = load_cli_config(config)
+    # Read before any connection: a broken rules file is an error of its own (exit 4).
+    ruleset = None if rules is None else _Rules(rules, load_rules(rules))
     names = targets or []
     if all_ or users_from is not None or len(names) > 1:
         jobs_list = plan_jobs(names, all_accounts=all_, users_from=users_from, config=cfg)
@@ -112,6 +130,7 @@ def scan_command(
             output=output,
             quiet=quiet,
             max_jobs=jobs,
+            rules=ruleset,
         )
         if code is not ExitCode.OK:
             raise typer.Exit(int(code))
@@ -128,7 +147,31 @@ def scan_command(
         fmt=chosen,
         output=output,
         quiet=quiet,
+        rules=ruleset,
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rules:
+    path: Path
+    ruleset: RuleSet
+
+    def report(self, inventory: Inventory, account: str, *, top: int) -> ScanReport:
+        """Return the scan report with what each rule would free."""
+        freed = reclaimable(
+            inventory,
+            self.ruleset,
+            now=inventory.scanned_at,
+            rules_file=str(self.path),
+            account=account,
+        )
+        return dataclasses.replace(summarize(inventory, top=top), reclaimable=freed)
+
+
+def _report(inventory: Inventory, rules: _Rules | None, account: str, *, top: int) -> ScanReport:
+    if rules is None:
+        return summarize(inventory, top=top)
+    return rules.report(inventory, account, top=top)
 
 
 def _scan_one(
@@ -142,6 +185,7 @@ def _scan_one(
     fmt: ReportFormat,
     output: Path | None,
     quiet: bool,
+    rules: _Rules | None,
 ) -> None:
     """Scan one account; its errors end the command with their own exit code."""
     now = int(time.time())
@@ -154,7 +198,7 @@ def _scan_one(
         finally:
             stop_progress(progress)
             source.close()
-    report = summarize(inventory, top=top)
+    report = _report(inventory, rules, account.name, top=top)
     if output is None and fmt in (ReportFormat.TABLE, ReportFormat.JSON):
         render_scan(report, OutputFormat(fmt.value))
         return
@@ -172,6 +216,7 @@ def _scan_many(
     output: Path | None,
     quiet: bool,
     max_jobs: int,
+    rules: _Rules | None,
 ) -> ExitCode:
     """Scan every account; one failing does not stop the others. Return the exit code."""
     now = int(time.time())
@@ -189,7 +234,8 @@ def _scan_many(
         except QuotatoolError as exc:
             print_error(f"{job.name}: {exc.message}", exc.hint)
             return AccountScan(job.name, now, error=exc.message), exc.exit_code
-        return AccountScan(job.name, now, report=summarize(inventory, top=top)), ExitCode.OK
+        report = _report(inventory, rules, job.name, top=top)
+        return AccountScan(job.name, now, report=report), ExitCode.OK
 
     done = run_parallel(jobs, work, max_jobs)
     scans = [s for s, _ in done]

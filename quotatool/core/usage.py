@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-from quotatool.model import Attachment, Inventory, MessageInfo, QuotaResource
+from quotatool.model import Attachment, Inventory, MessageInfo, QuotaResource, RuleSummary
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEEN = "\\Seen"
@@ -132,6 +132,8 @@ class ScanReport:
     """The ``top`` attachment MIME types by attachment bytes (ties by bytes, then key)."""
     warnings: tuple[str, ...]
     """The scan's warnings, unchanged."""
+    reclaimable: tuple[RuleSummary, ...] | None = None
+    """What each cleanup rule would free (``scan --rules``), ``None`` when no rules were given."""
 
 
 class _Acc:

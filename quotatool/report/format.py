@@ -168,6 +168,7 @@ def _scan_metrics(s: AccountScan) -> AccountMetrics:
         timestamp=s.scanned_at,
         storage=_storage(s.report),
         folders=[(f.name, f.bytes) for f in s.report.folders],
+        reclaimable=[(r.rule, r.frees_bytes) for r in s.report.reclaimable or ()],
     )
 
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from quotatool.core.usage import Bucket, FolderUsage, LargeAttachment, ScanReport
-from quotatool.model import MessageInfo, QuotaResource
+from quotatool.model import MessageInfo, QuotaResource, RuleSummary
 from quotatool.report.text import rfc3339
 
 SCHEMA = "quotatool.scan/1"
@@ -84,7 +84,7 @@ def _bucket(b: Bucket) -> dict[str, Any]:
 def scan_document(report: ScanReport) -> dict[str, Any]:
     """Return the report as plain JSON-ready values, keys in their documented order."""
     t = report.totals
-    return {
+    doc: dict[str, Any] = {
         "schema": SCHEMA,
         "target": report.target,
         "scanned_at": rfc3339(report.scanned_at),
@@ -108,6 +108,20 @@ def scan_document(report: ScanReport) -> dict[str, Any]:
         "by_year": [_bucket(b) for b in report.by_year],
         "by_type": [_bucket(b) for b in report.by_type],
         "warnings": list(report.warnings),
+    }
+    if report.reclaimable is not None:
+        # Only with scan --rules: what each rule would free, as clean --dry-run plans it.
+        doc["reclaimable"] = [_rule(r) for r in report.reclaimable]
+    return doc
+
+
+def _rule(r: RuleSummary) -> dict[str, Any]:
+    return {
+        "rule": r.rule,
+        "action": r.action,
+        "messages": r.messages,
+        "frees_bytes": r.frees_bytes,
+        "skipped": r.skipped,
     }
 
 

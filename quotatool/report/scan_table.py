@@ -398,6 +398,33 @@ def _warnings(report: ScanReport) -> Text:
     return text
 
 
+def _reclaimable(report: ScanReport, console: Console) -> RenderableType:
+    rules = report.reclaimable or ()
+    table = _table(
+        "What the rules would free (clean --dry-run shows each message)",
+        _text_col("Rule", ratio=4),
+        _text_col("Action", ratio=1),
+        _num_col("Messages"),
+        _num_col("Frees"),
+        _num_col("Left alone"),
+        width=_full_width(console),
+    )
+    for r in rules:
+        table.add_row(
+            data(r.rule), Text(r.action), _num(r.messages), _size(r.frees_bytes), _num(r.skipped)
+        )
+    table.add_section()
+    table.add_row(
+        Text("Total"),
+        Text(""),
+        _num(sum(r.messages for r in rules)),
+        _size(sum(r.frees_bytes for r in rules)),
+        _num(sum(r.skipped for r in rules)),
+        style="bold",
+    )
+    return table
+
+
 def render_scan_table(report: ScanReport, console: Console) -> None:
     """Print ``report`` for people on ``console``."""
     header = Text()
@@ -430,6 +457,9 @@ def render_scan_table(report: ScanReport, console: Console) -> None:
         _buckets("Years (arrival, UTC)", "Year", report.by_year, totals, width),
         _types(report, width),
     )
+    if report.reclaimable is not None:
+        console.print()
+        console.print(_reclaimable(report, console))
     if report.warnings:
         console.print()
         console.print(_warnings(report))

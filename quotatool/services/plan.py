@@ -25,6 +25,7 @@ from quotatool.model import (
     MessageInfo,
     Plan,
     PlannedAction,
+    RuleSummary,
     SkippedMessage,
     Uid,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "PlanResult",
     "explain_message",
     "plan_cleanup",
+    "reclaimable",
     "write_plan_file",
 ]
 
@@ -70,6 +72,18 @@ def plan_cleanup(
     inventory = scan(source, now=now, include=include, exclude=exclude, progress=progress)
     plan = build_plan(inventory, ruleset, now=now, rules_file=rules_file, account=account)
     return PlanResult(inventory=inventory, plan=plan)
+
+
+def reclaimable(
+    inventory: Inventory, ruleset: RuleSet, *, now: int, rules_file: str, account: str
+) -> tuple[RuleSummary, ...]:
+    """Return what each rule of ``ruleset`` would free in a scanned mailbox, in file order.
+
+    The same plan ``clean --dry-run`` makes from the same scan, so the numbers agree; no server
+    is asked anything more.
+    """
+    plan = build_plan(inventory, ruleset, now=now, rules_file=rules_file, account=account)
+    return plan.summary.by_rule
 
 
 @dataclass(frozen=True, slots=True)

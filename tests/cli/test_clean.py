@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner, Result
 
-from quotatool.adapters.sample import write_sample_maildir
 from quotatool.cli.app import app
 from quotatool.core.plan import plan_from_json, plan_to_json
 
@@ -22,13 +20,6 @@ NOW = "2026-06-01"
 NOW_TS = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp())
 DAY = 86400
 ENV = {"NO_COLOR": "1", "COLUMNS": "200", "XDG_CONFIG_HOME": "/nonexistent"}
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sample") / "Maildir"
-    write_sample_maildir(path, now=NOW_TS)
-    return path
 
 
 def clean(*args: str) -> Result:

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from quotatool.adapters.maildir import MaildirSource
-from quotatool.adapters.sample import write_sample_maildir
 from quotatool.cli.app import app
 from quotatool.config.rules_file import load_rules
 from quotatool.core.plan import build_plan
@@ -112,13 +111,6 @@ def test_check_missing_file(tmp_path: Path) -> None:
 
 
 # -- explain -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sample") / "Maildir"
-    write_sample_maildir(path, now=NOW_TS)
-    return path
 
 
 @pytest.fixture(scope="module")
