@@ -29,11 +29,11 @@ from quotatool.cli.render import choose_format
 from quotatool.cli.wiring import (
     ConnectionOptions,
     load_cli_config,
+    load_cli_rules,
     open_source,
     resolve_account,
 )
 from quotatool.config.accounts import Config
-from quotatool.config.rules_file import load_rules
 from quotatool.config.targets import LocalTarget
 from quotatool.core.plan import plan_from_json
 from quotatool.errors import ConfigError, UsageError
@@ -264,7 +264,7 @@ def _make_plan(
     folder: list[str] | None,
     exclude: list[str] | None,
 ) -> tuple[Plan, tuple[str, ...]]:
-    ruleset = load_rules(rules)
+    ruleset = load_cli_rules(rules)
     source = open_source(target, options, cfg)
     progress = make_progress()
     try:

@@ -23,6 +23,7 @@ from quotatool.cli.console import make_progress, stderr_console, stdout_console,
 from quotatool.cli.errors import reports_errors
 from quotatool.cli.options import DebugOpt, JsonOpt, TopOpt
 from quotatool.cli.render import choose_format, render_scan
+from quotatool.cli.wiring import with_default_store
 from quotatool.config.rules_file import parse_rules
 from quotatool.core.usage import summarize
 from quotatool.errors import UsageError
@@ -69,7 +70,7 @@ def demo_command(
 ) -> None:
     """Scan a generated sample mailbox, then dry-run rules.example.toml over it."""
     today = parse_now(now)
-    ruleset = parse_rules(example_rules_text(), EXAMPLE_RULES)
+    ruleset = with_default_store(parse_rules(example_rules_text(), EXAMPLE_RULES))
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="quotatool-demo-")) / "Maildir"
     elif path.exists() and any(path.iterdir()):

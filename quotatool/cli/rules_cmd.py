@@ -23,8 +23,13 @@ from quotatool.cli.options import (
     TimeoutOpt,
     TlsOpt,
 )
-from quotatool.cli.wiring import ConnectionOptions, load_cli_config, open_source, resolve_account
-from quotatool.config.rules_file import load_rules
+from quotatool.cli.wiring import (
+    ConnectionOptions,
+    load_cli_config,
+    load_cli_rules,
+    open_source,
+    resolve_account,
+)
 from quotatool.errors import UsageError
 from quotatool.model import Uid
 from quotatool.report.plan_json import render_verdict_json
@@ -70,7 +75,7 @@ def parse_uid(text: str) -> tuple[str, Uid]:
 @reports_errors
 def check_command(file: RulesFileArg, debug: DebugOpt = False) -> None:
     """Validate a rules file without connecting anywhere."""
-    ruleset = load_rules(file)
+    ruleset = load_cli_rules(file)
     console = stdout_console()
     n = len(ruleset.rules)
     head = Text()
@@ -107,7 +112,7 @@ def explain_command(
 ) -> None:
     """Show which rule matches one message, and why each other rule does not."""
     folder, number = parse_uid(uid)
-    ruleset = load_rules(rules)
+    ruleset = load_cli_rules(rules)
     today = parse_now(now)
     cfg = load_cli_config(config)
     account = resolve_account(target, cfg).name

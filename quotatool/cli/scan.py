@@ -41,9 +41,14 @@ from quotatool.cli.options import (
     TopOpt,
 )
 from quotatool.cli.render import emit, render_scan
-from quotatool.cli.wiring import ConnectionOptions, load_cli_config, open_source, resolve_account
+from quotatool.cli.wiring import (
+    ConnectionOptions,
+    load_cli_config,
+    load_cli_rules,
+    open_source,
+    resolve_account,
+)
 from quotatool.config.accounts import Config
-from quotatool.config.rules_file import load_rules
 from quotatool.core.rules import RuleSet
 from quotatool.core.usage import ScanReport, summarize
 from quotatool.errors import ExitCode, QuotatoolError, UsageError
@@ -116,7 +121,7 @@ def scan_command(
     )
     cfg = load_cli_config(config)
     # Read before any connection: a broken rules file is an error of its own (exit 4).
-    ruleset = None if rules is None else _Rules(rules, load_rules(rules))
+    ruleset = None if rules is None else _Rules(rules, load_cli_rules(rules))
     names = targets or []
     if all_ or users_from is not None or len(names) > 1:
         jobs_list = plan_jobs(names, all_accounts=all_, users_from=users_from, config=cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from quotatool.adapters.imap import ImapConnectOptions, ImapSource, TraceSink
@@ -14,6 +14,7 @@ from quotatool.adapters.mbox import MboxSource
 from quotatool.cli.errors import print_warning
 from quotatool.cli.options import AuthChoice, TlsChoice
 from quotatool.config.accounts import AccountConfig, Config, load_config
+from quotatool.config.rules_file import load_rules
 from quotatool.config.secrets import SecretSpec, resolve_secret
 from quotatool.config.targets import (
     AuthMechanism,
@@ -23,8 +24,10 @@ from quotatool.config.targets import (
     looks_like_url,
     parse_target_url,
 )
+from quotatool.core.rules import ActionKind, RuleSet
 from quotatool.errors import ConfigError, SecretError, UsageError
 from quotatool.ports import MailSource
+from quotatool.storage import default_store_url
 
 PASSWORD_ENV = "QUOTATOOL_PASSWORD"  # noqa: S105 - a variable name, not a password
 
@@ -158,3 +161,20 @@ class _Resolver:
 
     def __call__(self) -> str:
         return resolve_secret(self._spec)
+
+
+def with_default_store(ruleset: RuleSet) -> RuleSet:
+    """Give every offload rule without ``offload_to`` the local default store's URL."""
+    if not any(r.action is ActionKind.OFFLOAD and r.offload_to is None for r in ruleset.rules):
+        return ruleset
+    url = default_store_url()
+    rules = tuple(
+        replace(r, offload_to=url) if r.action is ActionKind.OFFLOAD and r.offload_to is None else r
+        for r in ruleset.rules
+    )
+    return replace(ruleset, rules=rules)
+
+
+def load_cli_rules(path: Path) -> RuleSet:
+    """Read and check a rules file; offload rules without a store get the default one."""
+    return with_default_store(load_rules(path))

@@ -391,13 +391,8 @@ def _rule(ctx: _Context, name: str, table: dict[str, Any], header_line: int) -> 
                 "offload_to", f'expected only with action = "offload", got action = "{action}"'
             )
         offload_to = _offload_to(ctx, "offload_to", table["offload_to"])
-    elif action is ActionKind.OFFLOAD:
-        ctx.expected(
-            "offload_to",
-            'a store for action = "offload", like "file://~/.local/share/quotatool/offload"',
-            None,
-            missing=True,
-        )
+    # An offload rule without offload_to uses the local default store, which the command line
+    # fills in (quotatool.cli.wiring.load_cli_rules): it depends on $XDG_DATA_HOME.
     include_signed = _bool(ctx, "include_signed", get("include_signed", False))
     if "include_signed" in table and action is not ActionKind.OFFLOAD:
         ctx.fail(

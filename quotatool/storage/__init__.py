@@ -30,6 +30,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "StoredObject",
+    "default_store_url",
     "open_store",
 ]
 
@@ -72,6 +73,11 @@ _OPENERS: dict[str, Callable[[str, StoreConfig], Store]] = {
 
 SCHEMES = tuple(sorted(_OPENERS))
 """URL schemes :func:`open_store` knows."""
+
+
+def default_store_url() -> str:
+    """Return the ``file://`` URL of the default local store (``$XDG_DATA_HOME/...``)."""
+    return "file://" + urllib.parse.quote(str(default_root()))
 
 
 def open_store(url: str, config: StoreConfig | None = None) -> Store:

@@ -279,3 +279,34 @@ def test_a_missing_maildir_is_exit_9(tmp_path: Path) -> None:
     )
     assert result.exit_code == 9
     assert error_lines(result)[0].startswith("quotatool: error: ")
+
+
+def test_an_offload_rule_without_a_store_plans_for_the_default_local_store(
+    sample: Path, tmp_path: Path
+) -> None:
+    body = (
+        'version = 1\n[[rule]]\nname = "offload"\naction = "offload"\n'
+        'attachment_larger_than = "10KiB"\ninclude_unseen = true\ninclude_flagged = true\n'
+    )
+    implicit = tmp_path / "implicit.toml"
+    implicit.write_text(body, encoding="utf-8")
+    xdg = tmp_path / "data home"
+    store = "file://" + str(xdg / "quotatool" / "offload").replace(" ", "%20")
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text(body + f'offload_to = "{store}"\n', encoding="utf-8")
+    args = ["--dry-run", "--json", "--now", NOW]
+    env = {**ENV, "XDG_DATA_HOME": str(xdg)}
+
+    def plan(rules: Path) -> dict[str, Any]:
+        result = CliRunner().invoke(
+            app, ["clean", f"maildir:{sample}", "--rules", str(rules), *args], env=env
+        )
+        assert result.exit_code == 0, result.output
+        doc: dict[str, Any] = json.loads(result.stdout)
+        return doc
+
+    doc = plan(implicit)
+    assert doc["actions"]
+    assert {a["store"] for a in doc["actions"]} == {store}
+    # The same plan, byte for byte, as naming that store: the stub sizes count its URL.
+    assert doc["actions"] == plan(explicit)["actions"]

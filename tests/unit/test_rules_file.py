@@ -267,10 +267,13 @@ def test_missing_archive_to() -> None:
     )
 
 
-def test_missing_offload_to_name_and_action() -> None:
-    assert _error(_rule('action = "offload"')).message.startswith(
-        'rules.toml:3: rule "old news": offload_to: expected a store for action = "offload"'
-    )
+def test_offload_without_a_store_is_left_to_the_default_store() -> None:
+    # The command line fills in the local default store (it depends on $XDG_DATA_HOME).
+    rs = parse_rules(_rule('action = "offload"'), "rules.toml")
+    assert (rs.rules[0].action, rs.rules[0].offload_to) == (ActionKind.OFFLOAD, None)
+
+
+def test_missing_name_and_action() -> None:
     assert _error("version = 1\n[[rule]]\naction = 'delete'\n").message == (
         "rules.toml:2: rule #1: name: expected a rule name, got nothing"
     )
