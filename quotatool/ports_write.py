@@ -130,7 +130,7 @@ class MailboxWriter(Protocol):
         Returns the UIDs the server reported as MODIFIED (not flagged).
         """
 
-    def expunge(self, uids: Sequence[Uid]) -> None:
+    def uid_expunge(self, uids: Sequence[Uid]) -> None:
         """``UID EXPUNGE uids`` of a non-empty set; never a bare EXPUNGE (SAFETY.md fact 1)."""
 
     def present(self, uids: Sequence[Uid]) -> set[Uid]:

@@ -5,7 +5,7 @@ CONDSTORE-enabled connection (verified TLS, STARTTLS fail-closed, the redacting 
 trace) and adds the few commands a clean needs, every one by UID.
 
 imapclient's own helpers are avoided where SAFETY.md found them unsafe: ``expunge()`` with an
-empty list sends a folder-wide EXPUNGE (fact 1), so :meth:`ImapMailbox.expunge` sends
+empty list sends a folder-wide EXPUNGE (fact 1), so :meth:`ImapMailbox.uid_expunge` sends
 ``UID EXPUNGE`` itself and refuses an empty set; ``copy()`` and ``move()`` return ``None``
 and leave COPYUID in ``untagged_responses`` among older entries (fact 3), so those commands
 are sent through imaplib with the response codes cleared first and read from both the
@@ -318,7 +318,7 @@ class ImapMailbox(ImapSource):
                 modified.update(Uid(u) for u in parse_uid_set(text.decode().strip()))
         return modified
 
-    def expunge(self, uids: Sequence[Uid]) -> None:
+    def uid_expunge(self, uids: Sequence[Uid]) -> None:
         if not uids:
             # SAFETY.md fact 1 / promise 1: never anything that could mean "the whole folder".
             raise ValueError("refusing UID EXPUNGE of an empty set")

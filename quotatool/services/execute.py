@@ -529,7 +529,7 @@ class _Runner:
         if not targets:
             return []
         uids = [i.uid for i in targets]
-        self.mailbox.expunge(uids)
+        self.mailbox.uid_expunge(uids)
         left = self.mailbox.present(uids)
         removed = []
         for i in targets:

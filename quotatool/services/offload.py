@@ -359,7 +359,7 @@ def replace_messages(
     targets = [i.uid for i in to_flag + flagged if i.uid in copies]
     expunge = targets + sorted(extra)
     if expunge:
-        mailbox.expunge(expunge)
+        mailbox.uid_expunge(expunge)
     left = mailbox.present(targets) if targets else set()
     done = [i for i in proven if i.uid in copies and i.uid not in left]
     for i in proven:

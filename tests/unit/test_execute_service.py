@@ -104,7 +104,7 @@ class FakeMailbox:
                 box[u].modseq = self.modseq
         return hit
 
-    def expunge(self, uids: Sequence[Uid]) -> None:
+    def uid_expunge(self, uids: Sequence[Uid]) -> None:
         assert uids, "an empty UID EXPUNGE set"
         self.log.append(f"EXPUNGE {sorted(uids)}")
         box = self.folders[self.selected]

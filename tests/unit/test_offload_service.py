@@ -99,7 +99,7 @@ class Box:
             self.messages[u][1].add("\\Deleted")
         return set()
 
-    def expunge(self, uids: Sequence[Uid]) -> None:
+    def uid_expunge(self, uids: Sequence[Uid]) -> None:
         assert uids
         self.log.append(f"EXPUNGE {sorted(uids)}")
         for u in uids:
