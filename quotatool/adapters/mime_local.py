@@ -9,10 +9,11 @@ BODYSTRUCTURE for the same message (the tests check this against a real Dovecot)
 Why the boundaries are split here and not by :mod:`email`: the ``email`` parser keeps no byte
 offsets, and a part's size cannot be recovered from its parsed payload (``get_payload`` drops
 the line end before a boundary inconsistently, and re-serialising changes the bytes; see
-SAFETY.md fact 6). So this module walks the raw bytes itself to find each part's header block
-and body range (RFC 2046 §5.1.1, with Dovecot's leniencies: a boundary line only has to *start*
-with ``--boundary``, the longest matching boundary wins, and an enclosing boundary ends every
-part inside it), and uses :mod:`email` only to read each part's header fields.
+SAFETY.md fact 6). So the raw bytes are walked by :mod:`quotatool.core.mimelines` (shared with
+the splicer) to find each part's header block and body range (RFC 2046 §5.1.1, with Dovecot's
+leniencies: a boundary line only has to *start* with ``--boundary``, the longest matching
+boundary wins, and an enclosing boundary ends every part inside it), and :mod:`email` is used
+only to read each part's header fields.
 """
 
 from __future__ import annotations
