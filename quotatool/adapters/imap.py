@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import imaplib
+import select
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -59,6 +60,8 @@ FETCH_ITEMS = (
     + b")]"
 )
 _READ_CHUNK = 256 * 1024
+# Feed the parser at least this much when it has already arrived (see _read_ready).
+_FEED_AT_LEAST = 64 * 1024
 _SPECIAL_USE = frozenset(
     {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 )
@@ -396,7 +399,7 @@ class ImapSource:
                 self._trace.client(command)
             reader = imap.file
             while not parser.done:
-                data = reader.read1(_READ_CHUNK)
+                data = _read_ready(reader, imap.sock)
                 if not data:
                     raise ServerUnavailableError(
                         f"{self._where} closed the connection while {folder!r} was read"
@@ -426,6 +429,33 @@ class ImapSource:
         if isinstance(exc, IMAPClientAbortError | imaplib.IMAP4.abort | OSError | EOFError):
             return ServerUnavailableError(f"connection to {self._where} lost during {doing}")
         return ProtocolError(f"{self._where}: {doing} failed: {_server_text(exc)}")
+
+
+def _read_ready(reader: Any, sock: socket.socket) -> bytes:
+    """Read what the server sent: wait for some bytes, then take what has arrived since.
+
+    A TLS socket hands over one record per read, and Dovecot's records are a few KiB; the
+    parser's cost per call made feeding it record by record a seventh of the scan's CPU
+    (bench/parse_micro-sized data: 1.49 s fed in 2.2 KiB pieces against 0.95 s in 64 KiB).
+    Only bytes already decrypted or waiting in the kernel are added, so nothing waits longer.
+    """
+    data = reader.read1(_READ_CHUNK)
+    if not data or len(data) >= _FEED_AT_LEAST:
+        return bytes(data)
+    pieces = [data]
+    size = len(data)
+    pending = getattr(sock, "pending", None)
+    poller = select.poll()  # not select.select: no limit on the descriptor's number
+    poller.register(sock, select.POLLIN)
+    while size < _FEED_AT_LEAST:
+        if not (pending is not None and pending()) and not poller.poll(0):
+            break
+        more = reader.read1(_READ_CHUNK)
+        if not more:
+            break
+        pieces.append(more)
+        size += len(more)
+    return b"".join(pieces)
 
 
 def _to_message(
