@@ -161,22 +161,20 @@ class _Rules:
     path: Path
     ruleset: RuleSet
 
-    def report(self, inventory: Inventory, account: str, *, top: int) -> ScanReport:
-        """Return the scan report with what each rule would free."""
-        freed = reclaimable(
-            inventory,
-            self.ruleset,
-            now=inventory.scanned_at,
-            rules_file=str(self.path),
-            account=account,
-        )
-        return dataclasses.replace(summarize(inventory, top=top), reclaimable=freed)
-
 
 def _report(inventory: Inventory, rules: _Rules | None, account: str, *, top: int) -> ScanReport:
+    """Return the scan report; with ``--rules``, also what each rule would free."""
+    report = summarize(inventory, top=top)
     if rules is None:
-        return summarize(inventory, top=top)
-    return rules.report(inventory, account, top=top)
+        return report
+    freed = reclaimable(
+        inventory,
+        rules.ruleset,
+        now=inventory.scanned_at,
+        rules_file=str(rules.path),
+        account=account,
+    )
+    return dataclasses.replace(report, reclaimable=freed)
 
 
 def _scan_one(

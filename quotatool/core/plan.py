@@ -60,6 +60,7 @@ __all__ = [
     "is_signed",
     "plan_from_json",
     "plan_to_json",
+    "rule_summary_document",
     "stub_size",
 ]
 
@@ -313,10 +314,6 @@ class _Decider:
             self.years[key] = year
         return year
 
-    def __call__(self, mt: Match) -> tuple[str | None, Action | None, int, str | None]:
-        """Return (skip reason, action, frees_bytes, note) for one claimed message."""
-        return _decide(mt, self)
-
     def destination(self, template: str, folder: str, year: int) -> Archive:
         key = (template, folder, year)
         dest = self.destinations.get(key)
@@ -326,23 +323,23 @@ class _Decider:
             )
         return dest
 
-
-def _decide(mt: Match, ctx: _Decider) -> tuple[str | None, Action | None, int, str | None]:
-    rule = mt.rule.rule
-    m = mt.message
-    if mt.kept:
-        return f"kept: one of the {rule.keep_newest} newest per {rule.per}", None, 0, None
-    if rule.action is ActionKind.DELETE:
-        return None, ctx.delete, m.size, None
-    if rule.action is ActionKind.ARCHIVE:
-        dest = ctx.destination(rule.archive_to or "", mt.folder.name, ctx.year(mt.date))
-        if dest.local:
-            return None, dest, m.size, None
-        if dest.destination == mt.folder.name:
-            return "already in its archive folder", None, 0, None
-        return None, dest, 0, _SAME_ROOT_NOTE
-    offload, frees, reason = _offload(mt.rule, m)
-    return reason, offload, frees, None
+    def __call__(self, mt: Match) -> tuple[str | None, Action | None, int, str | None]:
+        """Return (skip reason, action, frees_bytes, note) for one claimed message."""
+        rule = mt.rule.rule
+        m = mt.message
+        if mt.kept:
+            return f"kept: one of the {rule.keep_newest} newest per {rule.per}", None, 0, None
+        if rule.action is ActionKind.DELETE:
+            return None, self.delete, m.size, None
+        if rule.action is ActionKind.ARCHIVE:
+            dest = self.destination(rule.archive_to or "", mt.folder.name, self.year(mt.date))
+            if dest.local:
+                return None, dest, m.size, None
+            if dest.destination == mt.folder.name:
+                return "already in its archive folder", None, 0, None
+            return None, dest, 0, _SAME_ROOT_NOTE
+        offload, frees, reason = _offload(mt.rule, m)
+        return reason, offload, frees, None
 
 
 def _skip(mt: Match, reason: str) -> SkippedMessage:
@@ -443,6 +440,17 @@ def _action_doc(p: PlannedAction) -> dict[str, Any]:
     return doc
 
 
+def rule_summary_document(r: RuleSummary) -> dict[str, Any]:
+    """Return one rule's part of a plan as JSON values (also ``scan --rules``'s ``reclaimable``)."""
+    return {
+        "rule": r.rule,
+        "action": r.action,
+        "messages": r.messages,
+        "frees_bytes": r.frees_bytes,
+        "skipped": r.skipped,
+    }
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
     """Return the plan as JSON-ready values, keys in their documented order."""
     s = plan.summary
@@ -480,16 +488,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "messages": s.messages,
             "frees_bytes": s.frees_bytes,
             "skipped": s.skipped,
-            "by_rule": [
-                {
-                    "rule": r.rule,
-                    "action": r.action,
-                    "messages": r.messages,
-                    "frees_bytes": r.frees_bytes,
-                    "skipped": r.skipped,
-                }
-                for r in s.by_rule
-            ],
+            "by_rule": [rule_summary_document(r) for r in s.by_rule],
             "by_folder": [
                 {"folder": f.folder, "messages": f.messages, "frees_bytes": f.frees_bytes}
                 for f in s.by_folder

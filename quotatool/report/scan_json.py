@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from quotatool.core.plan import rule_summary_document
 from quotatool.core.usage import Bucket, FolderUsage, LargeAttachment, ScanReport
-from quotatool.model import MessageInfo, QuotaResource, RuleSummary
+from quotatool.model import MessageInfo, QuotaResource
 from quotatool.report.text import rfc3339
 
 SCHEMA = "quotatool.scan/1"
@@ -111,18 +112,8 @@ def scan_document(report: ScanReport) -> dict[str, Any]:
     }
     if report.reclaimable is not None:
         # Only with scan --rules: what each rule would free, as clean --dry-run plans it.
-        doc["reclaimable"] = [_rule(r) for r in report.reclaimable]
+        doc["reclaimable"] = [rule_summary_document(r) for r in report.reclaimable]
     return doc
-
-
-def _rule(r: RuleSummary) -> dict[str, Any]:
-    return {
-        "rule": r.rule,
-        "action": r.action,
-        "messages": r.messages,
-        "frees_bytes": r.frees_bytes,
-        "skipped": r.skipped,
-    }
 
 
 def render_scan_json(report: ScanReport) -> str:

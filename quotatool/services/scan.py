@@ -66,7 +66,7 @@ def _settled(messages: Iterable[MessageInfo]) -> tuple[MessageInfo, ...]:
 
     Scanning allocates many small containers (each BODYSTRUCTURE is nested tuples) that
     reference counting frees, and no reference cycles; the collector would only walk them
-    over and over: pausing it takes 7% off a 100,000-message scan (bench/scan.py). The
+    over and over: pausing it took about 3% off a 100,000-message scan (bench/scan.py). The
     messages then live as long as the command, so they are frozen out of its generations:
     left in, every full collection walks all of them again, a third of the plan's time and
     half of its JSON (bench/plan.py). Reference counting still frees them.
